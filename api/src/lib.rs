@@ -1,0 +1,14 @@
+//! Strata's domain types: identifiers, [`Resources`] (with the Mesos text form
+//! `cpus:2;mem:512;ports:[31000-32000]`), and [`TaskState`].
+//!
+//! This crate owns the vocabulary every other crate speaks. It does no I/O and
+//! depends on no wire format: no prost, no serde, no tokio. Conversions to and
+//! from the Mesos wire messages live in `strata-proto`.
+
+mod ids;
+mod resources;
+mod task;
+
+pub use ids::{AgentId, ExecutorId, FrameworkId, OfferId, TaskId};
+pub use resources::{Range, RangeSet, ResourceError, Resources};
+pub use task::TaskState;
