@@ -109,10 +109,16 @@ impl RangeSet {
                 continue;
             }
             if cur.begin < r.begin {
-                out.push(Range { begin: cur.begin, end: r.begin - 1 });
+                out.push(Range {
+                    begin: cur.begin,
+                    end: r.begin - 1,
+                });
             }
             if cur.end > r.end {
-                out.push(Range { begin: r.end + 1, end: cur.end });
+                out.push(Range {
+                    begin: r.end + 1,
+                    end: cur.end,
+                });
             }
         }
         self.ranges = out;
@@ -363,8 +369,14 @@ impl FromStr for Resources {
                     let (b, e) = part
                         .split_once('-')
                         .ok_or_else(|| err("range must be begin-end"))?;
-                    let begin: u64 = b.trim().parse().map_err(|_| err("range bound is not a number"))?;
-                    let end: u64 = e.trim().parse().map_err(|_| err("range bound is not a number"))?;
+                    let begin: u64 = b
+                        .trim()
+                        .parse()
+                        .map_err(|_| err("range bound is not a number"))?;
+                    let end: u64 = e
+                        .trim()
+                        .parse()
+                        .map_err(|_| err("range bound is not a number"))?;
                     if begin > end {
                         return Err(err("range begin is after its end"));
                     }
@@ -400,7 +412,14 @@ mod tests {
 
     #[test]
     fn rejects_bad_text_with_the_item_named() {
-        for bad in ["cpus", "cpus:abc", "cpus:-1", "ports:[5-1]", "ports:[1-2", "mem(web):3"] {
+        for bad in [
+            "cpus",
+            "cpus:abc",
+            "cpus:-1",
+            "ports:[5-1]",
+            "ports:[1-2",
+            "mem(web):3",
+        ] {
             let e = bad.parse::<Resources>().unwrap_err();
             assert!(e.to_string().contains("invalid resource"), "{bad}: {e}");
         }
@@ -421,7 +440,10 @@ mod tests {
     fn ranges_split_and_merge() {
         let mut s = RangeSet::from_ranges([Range { begin: 10, end: 20 }]);
         s.remove(Range { begin: 15, end: 15 });
-        assert_eq!(s.ranges(), &[Range { begin: 10, end: 14 }, Range { begin: 16, end: 20 }]);
+        assert_eq!(
+            s.ranges(),
+            &[Range { begin: 10, end: 14 }, Range { begin: 16, end: 20 }]
+        );
         s.insert(Range { begin: 15, end: 15 });
         assert_eq!(s.ranges(), &[Range { begin: 10, end: 20 }]);
         assert!(s.contains(&RangeSet::from_ranges([Range { begin: 12, end: 18 }])));
@@ -436,17 +458,26 @@ mod tests {
     }
 
     fn arb_resources() -> impl Strategy<Value = Resources> {
-        (0u32..8000, 0u32..65536, proptest::collection::vec((0u64..200, 0u64..20), 0..4)).prop_map(
-            |(c, m, rs)| {
+        (
+            0u32..8000,
+            0u32..65536,
+            proptest::collection::vec((0u64..200, 0u64..20), 0..4),
+        )
+            .prop_map(|(c, m, rs)| {
                 let mut r = Resources::new()
                     .with_scalar("cpus", c as f64 / 1000.0)
                     .with_scalar("mem", m as f64);
                 for (b, len) in rs {
-                    r.add_range("ports", Range { begin: b, end: b + len });
+                    r.add_range(
+                        "ports",
+                        Range {
+                            begin: b,
+                            end: b + len,
+                        },
+                    );
                 }
                 r
-            },
-        )
+            })
     }
 
     proptest! {
