@@ -5,10 +5,12 @@
 //! depends on no wire format: no prost, no serde, no tokio. Conversions to and
 //! from the Mesos wire messages live in `strata-proto`.
 
+mod duration;
 mod ids;
 mod resources;
 mod task;
 
+pub use duration::{format_duration, parse_duration};
 pub use ids::{AgentId, ExecutorId, FrameworkId, OfferId, TaskId};
 pub use resources::{Range, RangeSet, ResourceError, Resources};
 pub use task::TaskState;
