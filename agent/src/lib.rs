@@ -1,1 +1,185 @@
-//! placeholder
+//! The Strata agent.
+//!
+//! It registers with the master over the internal `AgentLink` stream,
+//! launches executors in containers (`strata-agent-containerizer`), serves the
+//! Mesos v1 executor API (`POST /api/v1/executor`) to them, and carries their
+//! status updates to the master until each is acknowledged. It also serves
+//! `/state` and the sandbox file endpoints (`/files/browse`, `/files/read`).
+//!
+//! It never depends on the master crates: the master is reached only through
+//! `strata-proto`'s internal service.
+
+pub mod actor;
+pub mod files;
+pub mod http;
+pub mod link;
+pub mod state_json;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use strata_agent_containerizer::{Containerizer, ContainerizerConfig};
+use strata_api::Resources;
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+pub use crate::actor::AgentHandle;
+
+/// How the agent isolates tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IsolationMode {
+    /// cgroups (v1 or v2, whichever the host has); if none is usable the
+    /// agent says so loudly and runs tasks without limits.
+    Cgroups,
+    /// No isolation, by request.
+    None,
+}
+
+/// Everything `strata agent` needs; built from flags or by tests directly.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// The master's `host:port`.
+    pub master: String,
+    /// Address to listen on for HTTP.
+    pub listen: SocketAddr,
+    /// Hostname advertised in offers.
+    pub hostname: String,
+    /// Where sandboxes live.
+    pub work_dir: PathBuf,
+    /// Resources to offer; `None` detects them from the host.
+    pub resources: Option<Resources>,
+    /// Attributes in Mesos text form (`rack:r1;zone:a`).
+    pub attributes: String,
+    /// Isolation.
+    pub isolation: IsolationMode,
+    /// Name of the agent's cgroup under each hierarchy.
+    pub cgroups_root: String,
+    /// The program that runs `executor command` (normally the strata binary).
+    pub launcher: PathBuf,
+    /// How long an executor gets to stop after SHUTDOWN.
+    pub executor_shutdown_grace_period: Duration,
+    /// How long an executor gets to subscribe after it was started.
+    pub executor_registration_timeout: Duration,
+}
+
+impl AgentConfig {
+    /// Defaults as Mesos has them, for an agent on `listen` talking to `master`.
+    pub fn new(master: impl Into<String>, listen: SocketAddr) -> Self {
+        Self {
+            master: master.into(),
+            listen,
+            hostname: listen.ip().to_string(),
+            work_dir: std::env::temp_dir().join(format!("strata-agent-{}", listen.port())),
+            resources: None,
+            attributes: String::new(),
+            isolation: IsolationMode::Cgroups,
+            cgroups_root: "strata".into(),
+            launcher: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("strata")),
+            executor_shutdown_grace_period: Duration::from_secs(5),
+            executor_registration_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Detects this host's resources: all cpus, memory minus 1 GiB (or half when
+/// small), disk of the work dir's filesystem minus 5 GiB (or half), and
+/// Mesos's default ports 31000-32000.
+pub fn detect_resources(work_dir: &std::path::Path) -> Resources {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1) as f64;
+    let mem_total_mb = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(1024.0);
+    let mem = if mem_total_mb > 2048.0 {
+        mem_total_mb - 1024.0
+    } else {
+        mem_total_mb / 2.0
+    };
+    let disk_total_mb = nix_statvfs_mb(work_dir).unwrap_or(10240.0);
+    let disk = if disk_total_mb > 10240.0 {
+        disk_total_mb - 5120.0
+    } else {
+        disk_total_mb / 2.0
+    };
+    Resources::new()
+        .with_scalar("cpus", cpus)
+        .with_scalar("mem", mem.floor())
+        .with_scalar("disk", disk.floor())
+        .with_range("ports", 31000, 32000)
+}
+
+fn nix_statvfs_mb(path: &std::path::Path) -> Option<f64> {
+    // `df` keeps this free of unsafe code and of another dependency.
+    let out = std::process::Command::new("df")
+        .arg("-Pk")
+        .arg(path)
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().nth(1)?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// A running agent.
+pub struct RunningAgent {
+    /// Where its HTTP server listens.
+    pub addr: SocketAddr,
+    /// Its actor.
+    pub handle: AgentHandle,
+    /// Completes when the HTTP server stops.
+    pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Starts the agent: HTTP server, actor and master link. Runs until
+/// `shutdown` completes; running executors are left alone (they belong to
+/// their containers, and a restarted agent can find them).
+pub async fn start(
+    mut config: AgentConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<RunningAgent> {
+    std::fs::create_dir_all(&config.work_dir)?;
+    config.work_dir = std::fs::canonicalize(&config.work_dir)?;
+    let listener = TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    config.listen = addr;
+    let containerizer = Containerizer::new(ContainerizerConfig {
+        cgroups_root: config.cgroups_root.clone(),
+        enable_cgroups: config.isolation == IsolationMode::Cgroups,
+    });
+    let isolation = containerizer.isolation().describe();
+    if containerizer.isolation().is_isolated() {
+        info!(%isolation, "task isolation");
+    } else {
+        warn!(%isolation, "TASKS RUN WITHOUT RESOURCE LIMITS: no usable cgroups");
+    }
+    let resources = config
+        .resources
+        .clone()
+        .unwrap_or_else(|| detect_resources(&config.work_dir));
+    let attributes = strata_proto::convert::parse_attributes(&config.attributes)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let handle = actor::spawn(config.clone(), containerizer, resources, attributes);
+    link::spawn(config.master.clone(), handle.clone());
+    let app = http::router(handle.clone());
+    info!(%addr, master = %config.master, "agent listening");
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+    });
+    Ok(RunningAgent {
+        addr,
+        handle,
+        server,
+    })
+}

@@ -1,0 +1,201 @@
+//! `strata bench launch`: launches N short tasks through a running cluster
+//! with a Rust framework (over the public scheduler API) and reports tasks/s
+//! next to this machine's raw process spawn rate measured in the same run.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use strata_client::{calls, v1, SchedulerClient};
+
+/// Benchmarks.
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Launch N `true` tasks end to end and compare with raw spawn+wait.
+    Launch(LaunchArgs),
+}
+
+/// Options of `strata bench launch`.
+#[derive(Args)]
+pub struct LaunchArgs {
+    /// The master, as host:port.
+    #[arg(long, default_value = "127.0.0.1:5050")]
+    master: String,
+    /// How many tasks to launch.
+    #[arg(long, default_value_t = 2000)]
+    tasks: usize,
+    /// cpus per task (small, so that many run at once).
+    #[arg(long, default_value_t = 0.01)]
+    cpus: f64,
+    /// mem (MB) per task.
+    #[arg(long, default_value_t = 4.0)]
+    mem: f64,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    timeout: u64,
+}
+
+fn scalar(name: &str, value: f64) -> v1::Resource {
+    v1::Resource {
+        name: name.into(),
+        r#type: v1::ValueType::Scalar as i32,
+        scalar: Some(v1::ValueScalar { value }),
+        ..Default::default()
+    }
+}
+
+/// Spawns and waits for `true` `n` times in a loop: the machine's raw rate.
+fn raw_spawn_rate(n: usize) -> Result<f64> {
+    let start = Instant::now();
+    for _ in 0..n {
+        let status = std::process::Command::new("true")
+            .status()
+            .context("spawning true")?;
+        if !status.success() {
+            bail!("true failed");
+        }
+    }
+    Ok(n as f64 / start.elapsed().as_secs_f64())
+}
+
+/// Runs the chosen benchmark.
+pub async fn run(cmd: BenchCommand) -> Result<()> {
+    match cmd {
+        BenchCommand::Launch(args) => launch(args).await,
+    }
+}
+
+async fn launch(args: LaunchArgs) -> Result<()> {
+    let raw = tokio::task::spawn_blocking({
+        let n = args.tasks;
+        move || raw_spawn_rate(n)
+    })
+    .await??;
+    println!(
+        "raw spawn+wait of `true`: {raw:.0} processes/s ({} in a loop)",
+        args.tasks
+    );
+
+    let client = SchedulerClient::new(&args.master)?;
+    let info = v1::FrameworkInfo {
+        user: "root".into(),
+        name: "strata-bench".into(),
+        failover_timeout: Some(0.0),
+        ..Default::default()
+    };
+    let mut sub = client.subscribe(info, None).await.context("subscribing")?;
+    let stream_id = sub.stream_id.clone();
+    let mut framework_id: Option<v1::FrameworkId> = None;
+    let mut next = 0usize;
+    let mut finished = HashSet::new();
+    let mut failed = 0usize;
+    let mut started: Option<Instant> = None;
+    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    while finished.len() + failed < args.tasks {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            bail!(
+                "timed out with {} of {} tasks finished",
+                finished.len(),
+                args.tasks
+            );
+        }
+        let ev = match tokio::time::timeout(left, sub.events.next_event()).await {
+            Ok(Some(ev)) => ev?,
+            Ok(None) => bail!("the master closed the event stream"),
+            Err(_) => continue,
+        };
+        use v1::SchedulerEventType as E;
+        match E::try_from(ev.r#type.unwrap_or(0)).unwrap_or(E::Unknown) {
+            E::Subscribed => framework_id = ev.subscribed.and_then(|s| s.framework_id),
+            E::Offers => {
+                let Some(fid) = framework_id.clone() else {
+                    continue;
+                };
+                for offer in ev.offers.map(|o| o.offers).unwrap_or_default() {
+                    let res = strata_proto::convert::resources_from_wire(&offer.resources)?;
+                    let (mut cpus, mut mem) = (res.cpus(), res.mem());
+                    let mut batch = Vec::new();
+                    while next < args.tasks && cpus >= args.cpus - 1e-9 && mem >= args.mem - 1e-9 {
+                        cpus -= args.cpus;
+                        mem -= args.mem;
+                        batch.push(v1::TaskInfo {
+                            name: format!("bench-{next}"),
+                            task_id: Some(v1::task_id(&format!("bench-{next}"))),
+                            agent_id: offer.agent_id.clone(),
+                            resources: vec![scalar("cpus", args.cpus), scalar("mem", args.mem)],
+                            command: Some(v1::CommandInfo {
+                                value: Some("true".into()),
+                                arguments: vec!["true".into()],
+                                shell: Some(false),
+                                ..Default::default()
+                            }),
+                            ..Default::default()
+                        });
+                        next += 1;
+                    }
+                    let oid = offer.id.clone().into_iter().collect();
+                    let call = if batch.is_empty() {
+                        calls::decline(&fid, oid, Some(calls::refuse_seconds(1.0)))
+                    } else {
+                        started.get_or_insert_with(Instant::now);
+                        calls::accept_launch(&fid, oid, batch, Some(calls::refuse_seconds(0.0)))
+                    };
+                    client.call(&stream_id, call).await?;
+                }
+            }
+            E::Update => {
+                let Some(status) = ev.update.and_then(|u| u.status) else {
+                    continue;
+                };
+                let Some(fid) = framework_id.as_ref() else {
+                    continue;
+                };
+                if let Some(call) = calls::acknowledge_status(fid, &status) {
+                    client.call(&stream_id, call).await?;
+                }
+                let id = status.task_id.map(|t| t.value).unwrap_or_default();
+                match status.state {
+                    s if s == v1::TaskState::TaskFinished as i32 => {
+                        finished.insert(id);
+                    }
+                    s if s == v1::TaskState::TaskFailed as i32
+                        || s == v1::TaskState::TaskError as i32
+                        || s == v1::TaskState::TaskLost as i32
+                        || s == v1::TaskState::TaskDropped as i32 =>
+                    {
+                        failed += 1;
+                        eprintln!(
+                            "task {id} ended {}: {}",
+                            status.state,
+                            status.message.unwrap_or_default()
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            E::Error => bail!(
+                "master error: {}",
+                ev.error.map(|e| e.message).unwrap_or_default()
+            ),
+            _ => {}
+        }
+    }
+    let elapsed = started.map(|s| s.elapsed()).unwrap_or_default();
+    let rate = finished.len() as f64 / elapsed.as_secs_f64();
+    if let Some(fid) = framework_id {
+        let _ = client.call(&stream_id, calls::teardown(&fid)).await;
+    }
+    println!(
+        "end-to-end: {} tasks finished ({} failed) in {:.2}s = {rate:.0} tasks/s",
+        finished.len(),
+        failed,
+        elapsed.as_secs_f64()
+    );
+    println!("ratio end-to-end / raw spawn: {:.3}", rate / raw);
+    if failed > 0 {
+        bail!("{failed} tasks did not finish");
+    }
+    Ok(())
+}
