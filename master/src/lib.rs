@@ -133,3 +133,6 @@ pub async fn start(
         server,
     })
 }
+
+#[cfg(test)]
+mod core_tests;
