@@ -35,7 +35,7 @@ pub enum Error {
         seconds: u64,
     },
     /// The peer answered with a status outside 2xx.
-    #[error("{peer} answered {status}: {body}")]
+    #[error("{peer} answered {status}{}", detail(.body))]
     Status {
         /// Who answered.
         peer: String,
@@ -77,4 +77,13 @@ pub(crate) fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
         source = s.source();
     }
     out
+}
+
+/// `": message"`, or nothing for an empty body.
+fn detail(body: &str) -> String {
+    if body.is_empty() {
+        String::new()
+    } else {
+        format!(": {body}")
+    }
 }

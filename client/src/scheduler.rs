@@ -31,7 +31,9 @@ pub struct Subscription {
     pub stream_id: String,
     /// The master (`host:port`) that accepted the subscription.
     pub master: String,
-    /// The events, starting with SUBSCRIBED.
+    /// The events, starting with SUBSCRIBED. The stream has no idle
+    /// timeout: a framework that must notice a silent master watches for
+    /// HEARTBEAT events (every `heartbeat_interval_seconds`).
     pub events: EventStream<v1::SchedulerEvent>,
 }
 

@@ -407,6 +407,9 @@ impl Executor {
     }
 
     fn on_shutdown(&mut self) {
+        if self.shutdown_at.is_some() {
+            return;
+        }
         let grace = self.config.shutdown_grace_period;
         info!(grace_secs = grace.as_secs_f64(), "shutting down");
         self.shutdown_at = Some(Instant::now() + grace);
@@ -587,7 +590,7 @@ impl Executor {
             Err(e) => {
                 let waited = since.elapsed();
                 if waited >= self.config.recovery_timeout {
-                    warn!(error = %e, "giving up on the agent; killing the task");
+                    warn!(error = %e, "giving up on the agent");
                     return Err(Error::AgentUnreachable {
                         endpoint: self.client.agent_endpoint().to_owned(),
                         waited,
