@@ -14,6 +14,29 @@ use strata_client::{calls, v1, SchedulerClient};
 pub enum BenchCommand {
     /// Launch N `true` tasks end to end and compare with raw spawn+wait.
     Launch(LaunchArgs),
+    /// Launch N `sleep` tasks, report when all run, hold them, then tear down
+    /// (for memory measurements).
+    Hold(HoldArgs),
+}
+
+/// Options of `strata bench hold`.
+#[derive(Args)]
+pub struct HoldArgs {
+    /// The master, as host:port.
+    #[arg(long, default_value = "127.0.0.1:5050")]
+    master: String,
+    /// How many tasks to run.
+    #[arg(long, default_value_t = 100)]
+    tasks: usize,
+    /// How long to hold them once all are running.
+    #[arg(long, default_value_t = 30)]
+    seconds: u64,
+    /// cpus per task.
+    #[arg(long, default_value_t = 0.01)]
+    cpus: f64,
+    /// mem (MB) per task.
+    #[arg(long, default_value_t = 4.0)]
+    mem: f64,
 }
 
 /// Options of `strata bench launch`.
@@ -63,6 +86,7 @@ fn raw_spawn_rate(n: usize) -> Result<f64> {
 pub async fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Launch(args) => launch(args).await,
+        BenchCommand::Hold(args) => hold(args).await,
     }
 }
 
@@ -197,5 +221,115 @@ async fn launch(args: LaunchArgs) -> Result<()> {
     if failed > 0 {
         bail!("{failed} tasks did not finish");
     }
+    Ok(())
+}
+
+async fn hold(args: HoldArgs) -> Result<()> {
+    let client = SchedulerClient::new(&args.master)?;
+    let info = v1::FrameworkInfo {
+        user: "root".into(),
+        name: "strata-bench-hold".into(),
+        failover_timeout: Some(0.0),
+        ..Default::default()
+    };
+    let mut sub = client.subscribe(info, None).await.context("subscribing")?;
+    let stream_id = sub.stream_id.clone();
+    let mut framework_id: Option<v1::FrameworkId> = None;
+    let mut next = 0usize;
+    let mut running = HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut reported = false;
+    let mut hold_until: Option<Instant> = None;
+    loop {
+        if let Some(t) = hold_until {
+            if Instant::now() >= t {
+                break;
+            }
+        }
+        if Instant::now() > deadline && !reported {
+            bail!(
+                "only {} of {} tasks running after 600s",
+                running.len(),
+                args.tasks
+            );
+        }
+        let ev =
+            match tokio::time::timeout(Duration::from_millis(500), sub.events.next_event()).await {
+                Ok(Some(ev)) => ev?,
+                Ok(None) => bail!("the master closed the event stream"),
+                Err(_) => continue,
+            };
+        use v1::SchedulerEventType as E;
+        match E::try_from(ev.r#type.unwrap_or(0)).unwrap_or(E::Unknown) {
+            E::Subscribed => framework_id = ev.subscribed.and_then(|s| s.framework_id),
+            E::Offers => {
+                let Some(fid) = framework_id.clone() else {
+                    continue;
+                };
+                for offer in ev.offers.map(|o| o.offers).unwrap_or_default() {
+                    let res = strata_proto::convert::resources_from_wire(&offer.resources)?;
+                    let (mut cpus, mut mem) = (res.cpus(), res.mem());
+                    let mut batch = Vec::new();
+                    while next < args.tasks && cpus >= args.cpus - 1e-9 && mem >= args.mem - 1e-9 {
+                        cpus -= args.cpus;
+                        mem -= args.mem;
+                        batch.push(v1::TaskInfo {
+                            name: format!("hold-{next}"),
+                            task_id: Some(v1::task_id(&format!("hold-{next}"))),
+                            agent_id: offer.agent_id.clone(),
+                            resources: vec![scalar("cpus", args.cpus), scalar("mem", args.mem)],
+                            command: Some(v1::CommandInfo {
+                                value: Some("sleep".into()),
+                                arguments: vec!["sleep".into(), "3600".into()],
+                                shell: Some(false),
+                                ..Default::default()
+                            }),
+                            ..Default::default()
+                        });
+                        next += 1;
+                    }
+                    let oid = offer.id.clone().into_iter().collect();
+                    let call = if batch.is_empty() {
+                        calls::decline(&fid, oid, Some(calls::refuse_seconds(3600.0)))
+                    } else {
+                        calls::accept_launch(&fid, oid, batch, Some(calls::refuse_seconds(0.0)))
+                    };
+                    client.call(&stream_id, call).await?;
+                }
+            }
+            E::Update => {
+                let Some(status) = ev.update.and_then(|u| u.status) else {
+                    continue;
+                };
+                let Some(fid) = framework_id.as_ref() else {
+                    continue;
+                };
+                if let Some(call) = calls::acknowledge_status(fid, &status) {
+                    client.call(&stream_id, call).await?;
+                }
+                if status.state == v1::TaskState::TaskRunning as i32 {
+                    running.insert(status.task_id.map(|t| t.value).unwrap_or_default());
+                } else if status.state != v1::TaskState::TaskStarting as i32 {
+                    bail!(
+                        "task ended early: {:?} {}",
+                        status.task_id,
+                        status.message.unwrap_or_default()
+                    );
+                }
+                if running.len() == args.tasks && !reported {
+                    reported = true;
+                    println!("RUNNING {}", args.tasks);
+                    use std::io::Write as _;
+                    std::io::stdout().flush()?;
+                    hold_until = Some(Instant::now() + Duration::from_secs(args.seconds));
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(fid) = framework_id {
+        client.call(&stream_id, calls::teardown(&fid)).await?;
+    }
+    println!("TORN DOWN");
     Ok(())
 }

@@ -420,7 +420,17 @@ fn adopt_process_group(cgroups: &ContainerCgroups, pid: u32) -> Result<()> {
     cgroups.add_process(pid)?;
     let mut adopted = vec![pid];
     for _ in 0..ADOPT_ROUNDS {
-        let members = live_group_members(pid);
+        // Only the new process's own tree can hold members it forked this
+        // early; scanning all of /proc for every launch would cost O(processes).
+        let members = match descendants(pid) {
+            Some(d) => d
+                .into_iter()
+                .filter(|p| {
+                    proc_stat(*p).is_some_and(|s| s.pgrp == pid && !matches!(s.state, 'Z' | 'X'))
+                })
+                .collect(),
+            None => live_group_members(pid),
+        };
         let new: Vec<u32> = members
             .into_iter()
             .filter(|p| !adopted.contains(p))
@@ -494,8 +504,48 @@ pub(crate) fn parse_proc_stat(text: &str) -> Option<ProcStat> {
     Some(ProcStat { state, pgrp })
 }
 
+/// True while any process (a zombie included) is in group `pgid`: a
+/// signal-0 probe, which costs one syscall however many processes exist.
+pub(crate) fn group_exists(pgid: u32) -> bool {
+    !matches!(killpg(Pid::from_raw(pgid as i32), None), Err(Errno::ESRCH))
+}
+
+/// The descendants of `pid` found through `/proc/<pid>/task/*/children`
+/// (cheap: it visits only the process tree below `pid`). `None` when the
+/// kernel does not provide those files.
+pub(crate) fn descendants(pid: u32) -> Option<Vec<u32>> {
+    let mut out = Vec::new();
+    let mut stack = vec![pid];
+    while let Some(p) = stack.pop() {
+        let tasks = fs::read_dir(format!("/proc/{p}/task")).ok()?;
+        for task in tasks.flatten() {
+            let Ok(text) = fs::read_to_string(task.path().join("children")) else {
+                if p == pid {
+                    return None;
+                }
+                continue;
+            };
+            for child in text
+                .split_whitespace()
+                .filter_map(|c| c.parse::<u32>().ok())
+            {
+                if !out.contains(&child) {
+                    out.push(child);
+                    stack.push(child);
+                }
+            }
+        }
+    }
+    Some(out)
+}
+
 /// The processes in group `pgid` that have not exited (zombies excluded).
+/// The common case, an empty group, costs one syscall; only a group that
+/// still has members is looked up in `/proc`.
 pub(crate) fn live_group_members(pgid: u32) -> Vec<u32> {
+    if !group_exists(pgid) {
+        return Vec::new();
+    }
     let Ok(entries) = fs::read_dir("/proc") else {
         return Vec::new();
     };
