@@ -136,3 +136,5 @@ pub async fn start(
 
 #[cfg(test)]
 mod core_tests;
+#[cfg(test)]
+mod http_tests;
