@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use crate::checkpoint::{Checkpoint, ExecutorRecord, TaskRecord};
 use crate::AgentConfig;
 
 /// Resources added to a command executor's container on top of its task's,
@@ -246,6 +247,9 @@ pub struct Agent {
     self_tx: mpsc::UnboundedSender<AgentEvent>,
     next_generation: u64,
     started: f64,
+    checkpoint: Checkpoint,
+    /// Custom executors found dead at recovery, to report to the master.
+    lost_executors: Vec<(FrameworkId, ExecutorId)>,
 }
 
 fn unix_now() -> f64 {
@@ -263,7 +267,8 @@ pub fn spawn(
     attributes: Vec<v1::Attribute>,
 ) -> AgentHandle {
     let (tx, rx) = mpsc::unbounded_channel();
-    let agent = Agent {
+    let checkpoint = Checkpoint::new(&config.work_dir);
+    let mut agent = Agent {
         config,
         containerizer,
         resources,
@@ -279,8 +284,13 @@ pub fn spawn(
         self_tx: tx.clone(),
         next_generation: 0,
         started: unix_now(),
+        checkpoint,
+        lost_executors: Vec::new(),
     };
-    tokio::spawn(run(agent, rx));
+    tokio::spawn(async move {
+        agent.recover();
+        run(agent, rx).await
+    });
     AgentHandle { tx }
 }
 
@@ -453,8 +463,18 @@ impl Agent {
         match body {
             FromMaster::Registered(r) => {
                 self.agent_id = r.agent_id.map(|a| a.value);
+                if let Some(id) = &self.agent_id {
+                    self.checkpoint.save_agent_id(id);
+                }
                 self.heartbeat_interval = Duration::from_millis(r.heartbeat_interval_ms.max(100));
                 self.last_heartbeat = Instant::now();
+                for (fid, eid) in std::mem::take(&mut self.lost_executors) {
+                    self.to_master(ToMaster::ExecutorExited(internal::ExecutorExited {
+                        framework_id: Some(v1::framework_id(fid.as_str())),
+                        executor_id: Some(v1::executor_id(eid.as_str())),
+                        status: -1,
+                    }));
+                }
                 // Anything not yet acknowledged goes again: the old master
                 // may never have seen it.
                 let now = Instant::now();
@@ -519,6 +539,7 @@ impl Agent {
             FromMaster::Shutdown(s) => {
                 warn!(reason = %s.reason, "the master asked this agent to shut down; re-registering as a new agent");
                 self.agent_id = None;
+                self.checkpoint.clear_agent_id();
             }
         }
     }
@@ -555,6 +576,7 @@ impl Agent {
                 .map(|t| t.value.clone())
                 .unwrap_or_default(),
         );
+        self.checkpoint.save_framework(&fw);
         self.frameworks.insert(fid.clone(), fw);
         if let Some(c) = &task.container {
             if c.r#type == v1::ContainerType::Docker as i32 {
@@ -632,6 +654,7 @@ impl Agent {
         let Some(fid) = fw.id.as_ref().map(|f| FrameworkId(f.value.clone())) else {
             return;
         };
+        self.checkpoint.save_framework(&fw);
         self.frameworks.insert(fid.clone(), fw);
         let eid = ExecutorId(
             exec.executor_id
@@ -682,6 +705,7 @@ impl Agent {
                 }
                 _ => e.queued.push(Launch::Group(group)),
             }
+            self.save_executor(&key);
             return;
         }
         self.launch_executor(
@@ -757,7 +781,10 @@ impl Agent {
             ),
             ("MESOS_DIRECTORY".into(), dir.clone()),
             ("MESOS_SANDBOX".into(), dir),
-            ("MESOS_CHECKPOINT".into(), "0".into()),
+            // Every executor is checkpointed: it may outlive an agent restart
+            // and must then reconnect (MESOS_RECOVERY_TIMEOUT bounds its wait).
+            ("MESOS_CHECKPOINT".into(), "1".into()),
+            ("MESOS_RECOVERY_TIMEOUT".into(), "15mins".into()),
             ("MESOS_HTTP_COMMAND_EXECUTOR".into(), "1".into()),
             (
                 "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD".into(),
@@ -805,6 +832,7 @@ impl Agent {
                 killing: Vec::new(),
             },
         );
+        self.save_executor(&(fid.clone(), eid.clone()));
         let cz = self.containerizer.clone();
         let tx = self.self_tx.clone();
         tokio::spawn(async move {
@@ -852,6 +880,7 @@ impl Agent {
             Ok(c) => {
                 debug!(framework_id = %fid, executor_id = %eid, pid = c.pid, "executor started");
                 e.container = Some(c);
+                self.save_executor(&key);
             }
             Err(err) => {
                 warn!(framework_id = %fid, executor_id = %eid, error = %err, "executor failed to start");
@@ -941,6 +970,8 @@ impl Agent {
     }
 
     fn complete_executor(&mut self, e: Executor, termination: String) {
+        self.checkpoint
+            .remove_executor(e.framework_id.as_str(), e.id.as_str());
         self.completed.push_back(CompletedExecutor {
             framework_id: e.framework_id,
             id: e.id,
@@ -1081,6 +1112,7 @@ impl Agent {
             self.shutdown_executor(&k);
         }
         self.streams.retain(|(f, _), _| *f != fid);
+        self.checkpoint.remove_framework_updates(fid.as_str());
     }
 
     // === status updates ===
@@ -1119,17 +1151,29 @@ impl Agent {
         );
         status.agent_id = self.agent_id.as_deref().map(v1::agent_id);
         let state = task_state_from_wire(status.state);
-        for e in self
+        let mut changed = None;
+        for (k, e) in self
             .executors
-            .values_mut()
-            .filter(|e| e.framework_id == fid)
+            .iter_mut()
+            .filter(|(_, e)| e.framework_id == fid)
         {
             if let Some(t) = e.tasks.get_mut(&tid) {
                 t.state = state;
+                changed = Some(k.clone());
             }
+        }
+        if let Some(k) = changed {
+            self.save_executor(&k);
         }
         let stream = self.streams.entry((fid.clone(), tid.clone())).or_default();
         stream.pending.push_back(status);
+        let pending: Vec<v1::TaskStatus> = stream.pending.iter().cloned().collect();
+        self.checkpoint
+            .save_updates(fid.as_str(), tid.as_str(), &pending);
+        let stream = self
+            .streams
+            .get_mut(&(fid.clone(), tid.clone()))
+            .expect("inserted above");
         if stream.pending.len() == 1 {
             stream.backoff = RETRY_MIN;
             stream.next_retry = Some(Instant::now());
@@ -1192,6 +1236,9 @@ impl Agent {
         }
         let acked = stream.pending.pop_front().expect("head");
         let acked_state = task_state_from_wire(acked.state);
+        let pending: Vec<v1::TaskStatus> = stream.pending.iter().cloned().collect();
+        self.checkpoint
+            .save_updates(fid.as_str(), tid.as_str(), &pending);
         if stream.pending.is_empty() {
             self.streams.remove(&key);
         } else {
@@ -1230,6 +1277,7 @@ impl Agent {
     ) -> Result<u64, CallError> {
         let (fid, eid) = call_ids(&call)?;
         let key = (fid.clone(), eid.clone());
+        let resent = call.subscribe.clone().unwrap_or_default();
         let agent_info = self.agent_info();
         let framework_info = self.frameworks.get(&fid).cloned();
         self.next_generation += 1;
@@ -1263,6 +1311,16 @@ impl Agent {
             }),
             ..Default::default()
         });
+        // A re-subscribing executor already holds the tasks it lists.
+        let held: Vec<String> = resent
+            .unacknowledged_tasks
+            .iter()
+            .filter_map(|t| t.task_id.as_ref().map(|i| i.value.clone()))
+            .collect();
+        e.queued.retain(|l| match l {
+            Launch::Task(t) => !t.task_id.as_ref().is_some_and(|i| held.contains(&i.value)),
+            Launch::Group(_) => true,
+        });
         for launch in e.queued.drain(..) {
             let ev = match launch {
                 Launch::Task(t) => launch_event(&t),
@@ -1289,6 +1347,27 @@ impl Agent {
         }
         e.state = ExecState::Subscribed { sink, generation };
         debug!(framework_id = %fid, executor_id = %eid, "executor subscribed");
+        // Updates the executor sent but never saw acknowledged: queue the ones
+        // this agent does not hold (it may have died before checkpointing them).
+        for u in resent.unacknowledged_updates {
+            let Some(status) = u.status else { continue };
+            let Some(tid) = status.task_id.as_ref().map(|t| TaskId(t.value.clone())) else {
+                continue;
+            };
+            let known = self
+                .streams
+                .get(&(fid.clone(), tid.clone()))
+                .is_some_and(|s| s.pending.iter().any(|p| p.uuid == status.uuid));
+            let task_known = self
+                .executors
+                .get(&key)
+                .is_some_and(|e| e.tasks.contains_key(&tid));
+            if !known && task_known && status.uuid.as_ref().is_some_and(|u| u.len() == 16) {
+                let mut status = status;
+                status.executor_id = Some(v1::executor_id(eid.as_str()));
+                self.enqueue_update(fid.clone(), status);
+            }
+        }
         Ok(generation)
     }
 
@@ -1367,6 +1446,176 @@ impl Agent {
             T::Heartbeat => Ok(()),
             T::Subscribe => Err(bad("SUBSCRIBE must be sent on its own connection")),
             T::Unknown => Err(bad("unknown call type")),
+        }
+    }
+
+    // === checkpoint and recovery ===
+
+    fn save_executor(&self, key: &(FrameworkId, ExecutorId)) {
+        let Some(e) = self.executors.get(key) else {
+            return;
+        };
+        self.checkpoint.save_executor(&ExecutorRecord {
+            framework_id: e.framework_id.to_string(),
+            executor_id: e.id.to_string(),
+            info: e.info.clone(),
+            command_executor: e.command_executor,
+            container_id: e.container_id.clone(),
+            directory: e.directory.clone(),
+            pid: e.container.as_ref().map(|c| c.pid),
+            limits: e.limits.to_string(),
+            tasks: e
+                .tasks
+                .values()
+                .map(|t| TaskRecord {
+                    info: t.info.clone(),
+                    state: t.state.as_mesos_str().to_owned(),
+                })
+                .collect(),
+        });
+    }
+
+    /// Reads the checkpoint of an earlier run of this agent: re-attaches to
+    /// executors still running, reports those that died meanwhile, restores
+    /// unacknowledged status updates, and removes containers nobody owns.
+    fn recover(&mut self) {
+        let r = self.checkpoint.load();
+        if r.agent_id.is_none() && r.executors.is_empty() {
+            return;
+        }
+        info!(agent_id = ?r.agent_id, executors = r.executors.len(), "recovering from checkpoint");
+        self.agent_id = r.agent_id;
+        for f in r.frameworks {
+            if let Some(id) = f.id.clone() {
+                self.frameworks.insert(FrameworkId(id.value), f);
+            }
+        }
+        let now = Instant::now();
+        for (fid, tid, pending) in r.updates {
+            if pending.is_empty() {
+                continue;
+            }
+            self.streams.insert(
+                (FrameworkId(fid), TaskId(tid)),
+                UpdateStream {
+                    pending: pending.into(),
+                    next_retry: Some(now),
+                    backoff: RETRY_MIN,
+                },
+            );
+        }
+        let mut live_containers = Vec::new();
+        for rec in r.executors {
+            let fid = FrameworkId(rec.framework_id.clone());
+            let eid = ExecutorId(rec.executor_id.clone());
+            let tasks: BTreeMap<TaskId, AgentTask> = rec
+                .tasks
+                .iter()
+                .map(|t| {
+                    let id = TaskId(
+                        t.info
+                            .task_id
+                            .as_ref()
+                            .map(|i| i.value.clone())
+                            .unwrap_or_default(),
+                    );
+                    let state = t.state.parse().unwrap_or(TaskState::Staging);
+                    (
+                        id,
+                        AgentTask {
+                            info: t.info.clone(),
+                            state,
+                        },
+                    )
+                })
+                .collect();
+            let recovered = rec
+                .pid
+                .ok_or_else(|| "it had not started".to_string())
+                .and_then(|pid| {
+                    self.containerizer
+                        .recover(&rec.container_id, pid, rec.directory.clone())
+                        .map_err(|e| e.to_string())
+                });
+            match recovered {
+                Ok(container) => {
+                    live_containers.push(rec.container_id.clone());
+                    let queued = tasks
+                        .values()
+                        .filter(|t| t.state == TaskState::Staging)
+                        .map(|t| Launch::Task(t.info.clone()))
+                        .collect();
+                    let watch = container.clone();
+                    self.executors.insert(
+                        (fid.clone(), eid.clone()),
+                        Executor {
+                            framework_id: fid.clone(),
+                            id: eid.clone(),
+                            info: rec.info,
+                            command_executor: rec.command_executor,
+                            container_id: rec.container_id.clone(),
+                            container: Some(container),
+                            directory: rec.directory,
+                            state: ExecState::Launching,
+                            queued,
+                            tasks,
+                            limits: rec.limits.parse().unwrap_or_default(),
+                            launched_at: now,
+                            killing: Vec::new(),
+                        },
+                    );
+                    let cz = self.containerizer.clone();
+                    let tx = self.self_tx.clone();
+                    let container_id = rec.container_id;
+                    tokio::spawn(async move {
+                        let termination = cz.wait(&watch).await;
+                        let _ = tx.send(AgentEvent::ContainerExited {
+                            framework_id: fid,
+                            executor_id: eid,
+                            container_id,
+                            termination,
+                        });
+                    });
+                }
+                Err(why) => {
+                    warn!(framework_id = %fid, executor_id = %eid, reason = %why, "executor did not survive the agent restart");
+                    for (tid, t) in &tasks {
+                        let pending_terminal = self
+                            .streams
+                            .get(&(fid.clone(), tid.clone()))
+                            .is_some_and(|s| {
+                                s.pending
+                                    .iter()
+                                    .any(|p| task_state_from_wire(p.state).is_terminal())
+                            });
+                        if !t.state.is_terminal() && !pending_terminal {
+                            self.agent_update(
+                                &fid,
+                                tid,
+                                Some(&eid),
+                                TaskState::Failed,
+                                v1::TaskStatusReason::ReasonExecutorTerminated,
+                                format!("the executor was lost while the agent was down: {why}"),
+                            );
+                        }
+                    }
+                    if !rec.command_executor {
+                        // Told to the master once the link is up.
+                        self.lost_executors.push((fid.clone(), eid.clone()));
+                    }
+                    self.checkpoint.remove_executor(fid.as_str(), eid.as_str());
+                }
+            }
+        }
+        for id in self.containerizer.cgroup_container_ids() {
+            if !live_containers.contains(&id) {
+                let cz = self.containerizer.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = cz.destroy_orphan(&id).await {
+                        warn!(container_id = %id, error = %e, "orphan container not removed");
+                    }
+                });
+            }
         }
     }
 

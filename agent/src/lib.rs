@@ -10,6 +10,7 @@
 //! `strata-proto`'s internal service.
 
 pub mod actor;
+pub mod checkpoint;
 pub mod files;
 pub mod http;
 pub mod link;

@@ -172,8 +172,14 @@ pub struct TestCluster {
     master_port: u16,
     agents: Vec<Proc>,
     agent_ports: Vec<u16>,
+    /// The command line of each agent, to restart it identically.
+    agent_args: Vec<Vec<String>>,
     /// Indices of agents killed on purpose (their exit is not a failure).
     killed: Vec<usize>,
+    /// Restarts so far, to give each restarted process its own log.
+    restarts: usize,
+    /// Processes replaced by a restart (kept so their logs are printed too).
+    retired: Vec<Proc>,
 }
 
 impl TestCluster {
@@ -214,7 +220,10 @@ impl TestCluster {
             master_port,
             agents: Vec::new(),
             agent_ports: Vec::new(),
+            agent_args: Vec::new(),
             killed: Vec::new(),
+            restarts: 0,
+            retired: Vec::new(),
         };
         eprintln!(
             "[strata-tests] cluster dir {} (master on 127.0.0.1:{master_port})",
@@ -260,6 +269,7 @@ impl TestCluster {
                 .agents
                 .push(Proc::spawn(&format!("agent-{i}"), &cluster.dir, &args));
             cluster.agent_ports.push(port);
+            cluster.agent_args.push(args);
         }
 
         let want = config.agents;
@@ -351,6 +361,18 @@ impl TestCluster {
             .unwrap_or_else(|e| panic!("SIGKILL {}: {e}", agent.name));
         let _ = agent.child.wait();
         self.killed.push(i);
+    }
+
+    /// Starts agent `i` again with its original command line (same port and
+    /// work dir), after [`TestCluster::kill_agent`]. Its log goes to a new file.
+    pub fn restart_agent(&mut self, i: usize) {
+        self.restarts += 1;
+        let name = format!("agent-{i}-restart-{}", self.restarts);
+        eprintln!("[strata-tests] restarting agent {i} as {name}");
+        let fresh = Proc::spawn(&name, &self.dir, &self.agent_args[i]);
+        let old = std::mem::replace(&mut self.agents[i], fresh);
+        self.retired.push(old);
+        self.killed.retain(|k| *k != i);
     }
 
     /// Panics (printing the logs via `Drop`) if the master or an agent not killed on purpose has exited.

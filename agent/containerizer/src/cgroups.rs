@@ -222,6 +222,46 @@ impl Hierarchy {
         }
     }
 
+    /// The cgroups container `id` would have, whether or not they exist.
+    pub(crate) fn paths(&self, id: &str) -> ContainerCgroups {
+        match self {
+            Hierarchy::V1 {
+                cpu,
+                memory,
+                cpuacct,
+            } => ContainerCgroups {
+                version: Version::V1,
+                cpu: cpu.join(id),
+                memory: memory.join(id),
+                cpuacct: cpuacct.as_ref().map(|p| p.join(id)),
+            },
+            Hierarchy::V2 { root } => ContainerCgroups {
+                version: Version::V2,
+                cpu: root.join(id),
+                memory: root.join(id),
+                cpuacct: None,
+            },
+        }
+    }
+
+    /// Ids of the containers that have a memory cgroup under the root.
+    pub(crate) fn container_ids(&self) -> Vec<String> {
+        let dir = match self {
+            Hierarchy::V1 { memory, .. } => memory,
+            Hierarchy::V2 { root } => root,
+        };
+        let Ok(entries) = fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        let mut ids: Vec<String> = entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        ids.sort();
+        ids
+    }
+
     /// Creates the cgroups of container `id` and applies its limits. On error
     /// nothing is left behind.
     pub(crate) fn create(&self, id: &str, limits: &Limits) -> Result<ContainerCgroups> {

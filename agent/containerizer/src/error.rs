@@ -17,6 +17,15 @@ pub enum Error {
     #[error("invalid container id {0:?}: use 1 to 200 characters from [A-Za-z0-9._-], not \".\" or \"..\"")]
     InvalidContainerId(String),
 
+    /// A container from an earlier agent process could not be re-attached.
+    #[error("cannot recover container {id:?}: {reason}")]
+    Recover {
+        /// The container id.
+        id: String,
+        /// Why not.
+        reason: String,
+    },
+
     /// A limit is negative or not a number.
     #[error("invalid limit {name} = {value}: must be a finite number >= 0")]
     InvalidLimit {

@@ -251,6 +251,88 @@ impl Containerizer {
         })
     }
 
+    /// Re-attaches to a container launched by an earlier agent process (after
+    /// an agent restart). The process is no longer the agent's child, so its
+    /// exit is noticed by polling and its exit status is unknown. Fails if
+    /// `pid` is gone or is not in the container's cgroups.
+    pub fn recover(&self, id: &str, pid: u32, sandbox: PathBuf) -> Result<Container> {
+        validate_container_id(id)?;
+        let alive = |pid: u32| proc_stat(pid).is_some_and(|s| !matches!(s.state, 'Z' | 'X'));
+        if !alive(pid) {
+            return Err(Error::Recover {
+                id: id.to_string(),
+                reason: format!("process {pid} is gone"),
+            });
+        }
+        let cgroups = self
+            .inner
+            .hierarchy
+            .as_ref()
+            .map(|h| h.paths(id))
+            .filter(|c| c.memory.exists());
+        if let Some(c) = &cgroups {
+            if !c.procs().contains(&pid) {
+                return Err(Error::Recover {
+                    id: id.to_string(),
+                    reason: format!("process {pid} is not in the container's cgroups"),
+                });
+            }
+        } else if proc_stat(pid).is_none_or(|s| s.pgrp != pid) {
+            return Err(Error::Recover {
+                id: id.to_string(),
+                reason: format!("process {pid} does not lead its own process group"),
+            });
+        }
+        let (exit_tx, exit_rx) = watch::channel(None);
+        tokio::spawn(async move {
+            while alive(pid) {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            exit_tx.send_replace(Some(Err(
+                "the process exited while it was not the agent's child; its exit status is unknown"
+                    .to_string(),
+            )));
+        });
+        info!(container_id = %id, pid, "container recovered");
+        Ok(Container {
+            id: id.to_string(),
+            pid,
+            sandbox,
+            cgroups,
+            exit: exit_rx,
+            oom_seen: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// Ids of containers that have cgroups under this agent's root, known to
+    /// the agent or not (for removing orphans after a restart).
+    pub fn cgroup_container_ids(&self) -> Vec<String> {
+        self.inner
+            .hierarchy
+            .as_ref()
+            .map(Hierarchy::container_ids)
+            .unwrap_or_default()
+    }
+
+    /// Kills everything in the cgroups of container `id`, which the agent no
+    /// longer knows, and removes them.
+    pub async fn destroy_orphan(&self, id: &str) -> Result<()> {
+        validate_container_id(id)?;
+        let Some(cgroups) = self.inner.hierarchy.as_ref().map(|h| h.paths(id)) else {
+            return Ok(());
+        };
+        for _ in 0..KILL_ROUNDS {
+            cgroups.kill_cgroup();
+            let _ = cgroups.signal_all(Signal::SIGKILL);
+            if cgroups.procs().is_empty() && cgroups.remove().is_ok() {
+                info!(container_id = %id, "orphan container removed");
+                return Ok(());
+            }
+            tokio::time::sleep(KILL_INTERVAL).await;
+        }
+        cgroups.remove()
+    }
+
     /// Waits until the container's main process exits and says how it ended.
     /// Does not block the runtime: the process is reaped by a task spawned at
     /// launch. Takes `&Container` (so the agent can wait in one task while

@@ -7,6 +7,7 @@ mod bad_input;
 mod cgroups;
 mod operator;
 mod pymesos;
+mod recovery;
 
 use serde_json::Value;
 
