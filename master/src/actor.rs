@@ -66,6 +66,17 @@ pub enum MasterEvent {
         /// Which link.
         session: u64,
     },
+    /// An operator event subscription: a snapshot now, events afterwards.
+    OperatorSubscribe {
+        /// True for the whole `/master/state` as the snapshot (operator
+        /// API), false for the UI overview (browsers).
+        full_state: bool,
+        /// The snapshot and the event stream.
+        reply: oneshot::Sender<(
+            serde_json::Value,
+            mpsc::Receiver<std::sync::Arc<serde_json::Value>>,
+        )>,
+    },
     /// A read-only query, answered as JSON.
     Query {
         /// What to render.
@@ -75,8 +86,8 @@ pub enum MasterEvent {
     },
 }
 
-/// Read-only views of the master, for operator endpoints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Read-only views of the master, for operator endpoints and the UI.
+#[derive(Debug, Clone)]
 pub enum Query {
     /// `/master/state`
     State,
@@ -88,6 +99,18 @@ pub enum Query {
     Tasks,
     /// `/metrics/snapshot`
     Metrics,
+    /// `/api/v1/ui/overview`
+    UiOverview,
+    /// `/api/v1/ui/tasks`
+    UiTasks(crate::ui_json::PageQuery),
+    /// `/api/v1/ui/agents`
+    UiAgents(crate::ui_json::PageQuery),
+    /// `/api/v1/ui/offers`
+    UiOffers,
+    /// `/api/v1/ui/tasks/{framework}/{task}` (null when unknown)
+    UiTask(String, String),
+    /// An agent's HTTP endpoint (null when unknown)
+    AgentEndpoint(String),
 }
 
 /// A cheap, cloneable way to talk to the master actor.
@@ -211,6 +234,15 @@ fn handle(core: &mut MasterCore, now: Duration, ev: MasterEvent) {
         MasterEvent::AgentDisconnected { agent_id, session } => {
             core.agent_disconnected(now, &agent_id, session);
         }
+        MasterEvent::OperatorSubscribe { full_state, reply } => {
+            let snapshot = if full_state {
+                state_json::state(core, now)
+            } else {
+                crate::ui_json::overview(core, now)
+            };
+            let rx = core.events.subscribe();
+            let _ = reply.send((snapshot, rx));
+        }
         MasterEvent::Query { query, reply } => {
             let v = match query {
                 Query::State => state_json::state(core, now),
@@ -218,6 +250,16 @@ fn handle(core: &mut MasterCore, now: Duration, ev: MasterEvent) {
                 Query::Frameworks => state_json::frameworks(core),
                 Query::Tasks => state_json::tasks(core),
                 Query::Metrics => state_json::metrics(core, now),
+                Query::UiOverview => crate::ui_json::overview(core, now),
+                Query::UiTasks(q) => crate::ui_json::tasks(core, &q),
+                Query::UiAgents(q) => crate::ui_json::agents(core, &q),
+                Query::UiOffers => crate::ui_json::offers(core, now),
+                Query::UiTask(f, t) => {
+                    crate::ui_json::task_detail(core, &f, &t).unwrap_or_default()
+                }
+                Query::AgentEndpoint(a) => crate::ui_json::agent_endpoint(core, &a)
+                    .map(serde_json::Value::String)
+                    .unwrap_or_default(),
             };
             let _ = reply.send(v);
         }

@@ -370,6 +370,8 @@ pub struct MasterCore {
     pub allocation_pending: bool,
     /// Counters for metrics.
     pub counters: Counters,
+    /// Operator event subscribers and the offer timeline.
+    pub events: crate::events::EventBus,
     next_agent: u64,
     next_framework: u64,
     next_offer: u64,
@@ -444,6 +446,7 @@ impl MasterCore {
             removed_frameworks: HashSet::new(),
             allocation_pending: false,
             counters: Counters::default(),
+            events: crate::events::EventBus::default(),
             next_agent: 0,
             next_framework: 0,
             next_offer: 0,
@@ -591,6 +594,7 @@ impl MasterCore {
         };
         let _ = sink.send(subscribed);
         self.allocation_pending = true;
+        self.emit_framework("FRAMEWORK_ADDED", &framework_id);
         Ok(Subscribed::Ok {
             framework_id,
             stream_id,
@@ -624,6 +628,7 @@ impl MasterCore {
         info!(framework_id = %framework_id, failover_timeout = ?timeout, "framework disconnected");
         self.allocator.deactivate_framework(framework_id);
         self.rescind_framework_offers(framework_id);
+        self.emit_framework("FRAMEWORK_UPDATED", framework_id);
         if timeout.is_zero() {
             self.remove_framework(now, framework_id, "failover timeout is zero");
         }
@@ -667,6 +672,12 @@ impl MasterCore {
         }
         self.allocator.remove_framework(framework_id);
         self.removed_frameworks.insert(framework_id.clone());
+        if self.events.active() {
+            self.events.emit(
+                "FRAMEWORK_REMOVED",
+                serde_json::json!({"framework_info": serde_json::to_value(&fw.info).unwrap_or_default()}),
+            );
+        }
         done.extend(fw.completed_tasks.drain(..));
         self.completed_frameworks.push_back(CompletedFramework {
             id: fw.id.clone(),
@@ -750,8 +761,16 @@ impl MasterCore {
                     .decline
                     .ok_or_else(|| ApiError::bad_request("expecting 'decline' to be present"))?;
                 let refuse = self.refuse_until(now, decline.filters.as_ref());
+                let secs = refuse.saturating_sub(now).as_secs_f64();
                 for oid in decline.offer_ids {
                     self.counters.offers_declined += 1;
+                    if self.offers.contains_key(&OfferId(oid.value.clone())) {
+                        self.events.count(fid.as_str(), |c| c.declined += 1);
+                        self.events.emit(
+                            "OFFER_DECLINED",
+                            serde_json::json!({"offer_id": oid.value, "framework_id": fid.as_str(), "refuse_seconds": secs}),
+                        );
+                    }
                     self.release_offer(&fid, &OfferId(oid.value), Some(refuse));
                 }
                 Ok(())
@@ -895,6 +914,12 @@ impl MasterCore {
             return;
         };
         self.counters.offers_rescinded += 1;
+        self.events
+            .count(offer.framework_id.as_str(), |c| c.rescinded += 1);
+        self.events.emit(
+            "OFFER_RESCINDED",
+            serde_json::json!({"offer_id": oid.as_str(), "framework_id": offer.framework_id.as_str(), "agent_id": offer.agent_id.as_str()}),
+        );
         if let Some(fw) = self.frameworks.get_mut(&offer.framework_id) {
             fw.offers.remove(oid);
             if let Some(sink) = fw.sink() {
@@ -1041,6 +1066,21 @@ impl MasterCore {
             return;
         }
         self.counters.offers_accepted += valid.len() as u64;
+        let task_ids: Vec<String> = all_tasks
+            .iter()
+            .filter_map(|t| t.task_id.as_ref().map(|i| i.value.clone()))
+            .collect();
+        self.events
+            .count(fid.as_str(), |c| c.accepted += valid.len() as u64);
+        self.events.emit(
+            "OFFER_ACCEPTED",
+            serde_json::json!({
+                "offer_ids": valid.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(),
+                "framework_id": fid.as_str(),
+                "agent_id": valid[0].agent_id.as_str(),
+                "task_ids": task_ids,
+            }),
+        );
         let agent_id = valid[0].agent_id.clone();
         let mut available = Resources::new();
         for o in &valid {
@@ -1323,6 +1363,13 @@ impl MasterCore {
             agent.tasks.insert((fid.clone(), tid.clone()));
         }
         self.counters.tasks_launched += 1;
+        if self.events.active() {
+            if let Some(t) = self.frameworks.get(fid).and_then(|f| f.tasks.get(&tid)) {
+                let task = crate::state_json::task_json(t);
+                self.events
+                    .emit("TASK_ADDED", serde_json::json!({ "task": task }));
+            }
+        }
         debug!(framework_id = %fid, task_id = %tid, agent_id = %agent_id, "launching task");
     }
 
@@ -1603,6 +1650,7 @@ impl MasterCore {
         let used: Vec<(FrameworkId, Resources)> = used.into_iter().collect();
         self.allocator.remove_agent(&agent_id);
         self.allocator.add_agent(agent_id.clone(), total, &used);
+        self.emit_agent("AGENT_ADDED", &agent_id);
         self.allocation_pending = true;
         let _ = sink.send(internal::MasterMessage::of(ToAgent::Registered(
             internal::Registered {
@@ -1815,6 +1863,14 @@ impl MasterCore {
         if let Some(sink) = fw.sink() {
             let _ = sink.send(update_event(st.clone()));
         }
+        if self.events.active() {
+            let v = serde_json::json!({
+                "framework_id": {"value": fid.as_str()},
+                "status": serde_json::to_value(&st).unwrap_or_default(),
+                "state": state.as_mesos_str(),
+            });
+            self.events.emit("TASK_UPDATED", v);
+        }
         let Some(task) = fw.tasks.get_mut(tid) else {
             return;
         };
@@ -1870,6 +1926,7 @@ impl MasterCore {
         agent.link = AgentLink::Disconnected { since: now };
         self.allocator.deactivate_agent(agent_id);
         self.rescind_agent_offers(agent_id);
+        self.emit_agent("AGENT_UPDATED", agent_id);
     }
 
     /// Marks an agent unreachable: offers rescinded, tasks reported
@@ -1889,6 +1946,10 @@ impl MasterCore {
         };
         let tasks: Vec<(FrameworkId, TaskId)> = agent.tasks.iter().cloned().collect();
         self.counters.agents_unreachable += 1;
+        self.events.emit(
+            "AGENT_REMOVED",
+            serde_json::json!({"agent_id": {"value": agent_id.as_str()}, "reason": "unreachable"}),
+        );
         self.rescind_agent_offers(agent_id);
         self.allocator.remove_agent(agent_id);
         for fw in self.frameworks.values_mut() {
@@ -1991,6 +2052,15 @@ impl MasterCore {
             let mut keep = status.clone();
             keep.data = None;
             task.last_status = Some(keep);
+        }
+        if self.events.active() {
+            let v = serde_json::json!({
+                "framework_id": {"value": fid.as_str()},
+                "agent_id": {"value": agent_id.as_str()},
+                "status": serde_json::to_value(&status).unwrap_or_default(),
+                "state": latest.as_mesos_str(),
+            });
+            self.events.emit("TASK_UPDATED", v);
         }
         if let Some(sink) = fw.sink() {
             let _ = sink.send(update_event(status));
@@ -2105,6 +2175,39 @@ impl MasterCore {
         }
     }
 
+    /// Emits FRAMEWORK_ADDED / FRAMEWORK_UPDATED for `fid` if anyone listens.
+    fn emit_framework(&mut self, kind: &str, fid: &FrameworkId) {
+        if !self.events.active() {
+            return;
+        }
+        let Some(fw) = self.frameworks.get(fid) else {
+            return;
+        };
+        let v = serde_json::json!({"framework": {
+            "framework_info": serde_json::to_value(&fw.info).unwrap_or_default(),
+            "active": fw.connected() && !fw.suppressed,
+            "connected": fw.connected(),
+            "registered_time": fw.registered_time,
+        }});
+        self.events.emit(kind, v);
+    }
+
+    /// Emits AGENT_ADDED (or AGENT_UPDATED) for `agent_id` if anyone listens.
+    fn emit_agent(&mut self, kind: &str, agent_id: &AgentId) {
+        if !self.events.active() {
+            return;
+        }
+        let Some(agent) = self.agents.get(agent_id) else {
+            return;
+        };
+        let v = serde_json::json!({"agent": {
+            "agent_info": serde_json::to_value(&agent.info).unwrap_or_default(),
+            "active": agent.active(),
+            "resources": crate::state_json::resources(&agent.total),
+        }});
+        self.events.emit(kind, v);
+    }
+
     /// Runs the allocator and sends the resulting offers.
     pub fn allocate(&mut self, now: Time) {
         self.allocation_pending = false;
@@ -2170,6 +2273,18 @@ impl MasterCore {
                 },
             );
             self.counters.offers_sent += 1;
+            self.events
+                .count(a.framework_id.as_str(), |c| c.received += 1);
+            self.events.emit(
+                "OFFER_MADE",
+                serde_json::json!({"offer": {
+                    "id": wire.id.as_ref().map(|i| i.value.clone()),
+                    "framework_id": a.framework_id.as_str(),
+                    "agent_id": a.agent_id.as_str(),
+                    "hostname": wire.hostname,
+                    "resources": crate::state_json::resources(&a.resources),
+                }}),
+            );
             by_framework.entry(a.framework_id).or_default().push(wire);
         }
         for (fid, offers) in by_framework {

@@ -68,6 +68,7 @@ pub fn router(handle: MasterHandle) -> Router {
         .route("/health", get(health))
         .route("/version", get(version))
         .route("/master/redirect", get(redirect))
+        .merge(crate::operator_http::router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(handle)
 }
@@ -244,6 +245,9 @@ async fn operator(State(h): State<MasterHandle>, headers: HeaderMap, body: Bytes
         Err(e) => return ApiError::bad_request(format!("invalid JSON: {e}")).into_response(),
     };
     let kind = call.get("type").and_then(|t| t.as_str()).unwrap_or("");
+    if kind == "SUBSCRIBE" {
+        return crate::operator_http::operator_subscribe(h).await;
+    }
     let q = |q| async move { h.query(q).await.unwrap_or_default() };
     let v = match kind {
         "GET_HEALTH" => serde_json::json!({"type": "GET_HEALTH", "get_health": {"healthy": true}}),

@@ -172,3 +172,74 @@ async fn version_is_numeric_for_pymesos() {
         "{version}"
     );
 }
+
+#[tokio::test]
+async fn operator_subscribe_streams_state_then_events() {
+    let app = app();
+    let req = Request::post("/api/v1/operator")
+        .header("content-type", "application/json")
+        .body(Body::from(r#"{"type":"SUBSCRIBE"}"#))
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut body = resp.into_body();
+    let mut dec = recordio::Decoder::default();
+    async fn next(body: &mut Body, dec: &mut recordio::Decoder) -> serde_json::Value {
+        loop {
+            if let Some(r) = dec.next_record().unwrap() {
+                return serde_json::from_slice::<serde_json::Value>(&r).unwrap();
+            }
+            let frame = body.frame().await.unwrap().unwrap();
+            dec.feed(frame.data_ref().unwrap());
+        }
+    }
+    let first = next(&mut body, &mut dec).await;
+    assert_eq!(first["type"], "SUBSCRIBED");
+    assert!(first["subscribed"]["get_state"]["slaves"].is_array());
+    // A framework subscribing shows up as FRAMEWORK_ADDED.
+    let call = serde_json::to_vec(&subscribe_call()).unwrap();
+    let _stream = app.oneshot(post("application/json", call)).await.unwrap();
+    let ev = next(&mut body, &mut dec).await;
+    assert_eq!(ev["type"], "FRAMEWORK_ADDED", "{ev}");
+    assert_eq!(
+        ev["framework_added"]["framework"]["framework_info"]["name"],
+        "proto"
+    );
+}
+
+#[tokio::test]
+async fn ui_views_are_paged() {
+    let app = app();
+    let resp = app
+        .clone()
+        .oneshot(
+            Request::get("/api/v1/ui/overview")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text(resp).await).unwrap();
+    assert!(v["resources"]["total"].is_object());
+    let resp = app
+        .clone()
+        .oneshot(
+            Request::get("/api/v1/ui/tasks?limit=10&state=TASK_RUNNING")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text(resp).await).unwrap();
+    assert_eq!(v["total"], 0);
+    assert_eq!(v["limit"], 10);
+    let resp = app
+        .oneshot(
+            Request::get("/api/v1/ui/tasks/nope/nope")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+}

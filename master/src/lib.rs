@@ -14,8 +14,11 @@
 pub mod actor;
 pub mod agent_link;
 pub mod core;
+pub mod events;
 pub mod http;
+pub mod operator_http;
 pub mod state_json;
+pub mod ui_json;
 
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

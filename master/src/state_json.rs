@@ -109,7 +109,8 @@ fn agent_json(core: &MasterCore, a: &Agent) -> Value {
     })
 }
 
-fn task_json(t: &Task) -> Value {
+/// A task in Mesos's JSON shape.
+pub fn task_json(t: &Task) -> Value {
     let statuses: Vec<Value> = t
         .statuses
         .iter()
