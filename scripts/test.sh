@@ -20,6 +20,16 @@ elapsed() { echo "$(( $(date +%s) - started ))s"; }
 step "Python venv with pymesos (scripts/setup-python.sh)"
 scripts/setup-python.sh
 
+step "ZooKeeper for the high-availability tests (scripts/setup-zookeeper.sh)"
+scripts/setup-zookeeper.sh
+
+step "Docker test images (scripts/build-test-images.sh), when a Docker engine answers"
+if docker info >/dev/null 2>&1; then
+    scripts/build-test-images.sh
+else
+    echo "no Docker engine answers: the Docker tests will say SKIPPED (and fail on CI)"
+fi
+
 step "cargo build -p strata (the binary the end-to-end tests start)"
 cargo build -p strata
 target_dir="${CARGO_TARGET_DIR:-target}"

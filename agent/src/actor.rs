@@ -21,7 +21,10 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::checkpoint::{Checkpoint, ExecutorRecord, TaskRecord};
+
+mod docker;
 use crate::AgentConfig;
+pub use docker::DockerTask;
 
 /// Resources added to a command executor's container on top of its task's,
 /// so the executor itself never pushes the task over its limit.
@@ -109,6 +112,31 @@ pub enum AgentEvent {
         container_id: String,
         /// How it ended.
         termination: Termination,
+    },
+    /// A Docker task's container started (or could not).
+    DockerLaunched {
+        /// Whose.
+        framework_id: FrameworkId,
+        /// Which task.
+        task_id: TaskId,
+        /// The container, or why not.
+        result: Result<strata_agent_containerizer::DockerContainer, String>,
+    },
+    /// A Docker task's container ended.
+    DockerExited {
+        /// Whose.
+        framework_id: FrameworkId,
+        /// Which task.
+        task_id: TaskId,
+        /// How it ended.
+        termination: Termination,
+    },
+    /// Docker containers found after a restart, to match with the checkpoint.
+    DockerRecovered {
+        /// Checkpointed Docker tasks.
+        records: Vec<ExecutorRecord>,
+        /// Containers labelled with this agent.
+        listed: Vec<strata_agent_containerizer::RecoveredContainer>,
     },
     /// Read-only views for HTTP.
     Query {
@@ -250,6 +278,12 @@ pub struct Agent {
     checkpoint: Checkpoint,
     /// Custom executors found dead at recovery, to report to the master.
     lost_executors: Vec<(FrameworkId, ExecutorId)>,
+    /// The Docker containerizer, when an engine answered.
+    docker: Option<strata_agent_containerizer::DockerContainerizer>,
+    /// Docker's description, or why it is not available.
+    docker_status: String,
+    /// Docker tasks run by the agent itself.
+    docker_tasks: BTreeMap<(FrameworkId, TaskId), DockerTask>,
 }
 
 fn unix_now() -> f64 {
@@ -263,6 +297,7 @@ fn unix_now() -> f64 {
 pub fn spawn(
     config: AgentConfig,
     containerizer: Containerizer,
+    docker: Result<strata_agent_containerizer::DockerContainerizer, String>,
     resources: Resources,
     attributes: Vec<v1::Attribute>,
 ) -> AgentHandle {
@@ -286,6 +321,12 @@ pub fn spawn(
         started: unix_now(),
         checkpoint,
         lost_executors: Vec::new(),
+        docker_status: match &docker {
+            Ok(d) => d.describe(),
+            Err(why) => why.clone(),
+        },
+        docker: docker.ok(),
+        docker_tasks: BTreeMap::new(),
     };
     tokio::spawn(async move {
         agent.recover();
@@ -357,6 +398,23 @@ impl Agent {
             } => {
                 self.container_exited(framework_id, executor_id, container_id, termination);
             }
+            AgentEvent::DockerLaunched {
+                framework_id,
+                task_id,
+                result,
+            } => {
+                self.docker_launched(framework_id, task_id, result);
+            }
+            AgentEvent::DockerExited {
+                framework_id,
+                task_id,
+                termination,
+            } => {
+                self.docker_exited(framework_id, task_id, termination);
+            }
+            AgentEvent::DockerRecovered { records, listed } => {
+                self.docker_recovered(records, listed);
+            }
             AgentEvent::Query { reply } => {
                 let _ = reply.send(crate::state_json::state(self));
             }
@@ -388,6 +446,14 @@ impl Agent {
     /// Known frameworks.
     pub fn frameworks(&self) -> &HashMap<FrameworkId, v1::FrameworkInfo> {
         &self.frameworks
+    }
+    /// Docker tasks run by the agent itself.
+    pub fn docker_tasks(&self) -> &BTreeMap<(FrameworkId, TaskId), DockerTask> {
+        &self.docker_tasks
+    }
+    /// The Docker containerizer's description, or why it is unavailable.
+    pub fn docker_status(&self) -> (&str, bool) {
+        (&self.docker_status, self.docker.is_some())
     }
     /// Live executors.
     pub fn executors(&self) -> &BTreeMap<(FrameworkId, ExecutorId), Executor> {
@@ -439,6 +505,13 @@ impl Agent {
                     state: task_state_to_wire(t.state),
                 });
             }
+        }
+        for ((fid, _), t) in &self.docker_tasks {
+            tasks.push(internal::TaskReport {
+                framework_id: Some(v1::framework_id(fid.as_str())),
+                task: Some(t.info.clone()),
+                state: task_state_to_wire(t.state),
+            });
         }
         internal::Register {
             agent_info: Some(self.agent_info()),
@@ -578,18 +651,14 @@ impl Agent {
         );
         self.checkpoint.save_framework(&fw);
         self.frameworks.insert(fid.clone(), fw);
-        if let Some(c) = &task.container {
-            if c.r#type == v1::ContainerType::Docker as i32 {
-                self.agent_update(
-                    &fid,
-                    &tid,
-                    None,
-                    TaskState::Failed,
-                    v1::TaskStatusReason::ReasonContainerLaunchFailed,
-                    "this agent has no Docker containerizer; the task was not run",
-                );
-                return;
-            }
+        if task
+            .container
+            .as_ref()
+            .is_some_and(|c| c.r#type == v1::ContainerType::Docker as i32)
+            && task.executor.is_none()
+        {
+            self.run_docker_task(fid, task);
+            return;
         }
         let (info, command) = match &task.executor {
             Some(e) => (e.clone(), false),
@@ -986,6 +1055,9 @@ impl Agent {
     }
 
     fn kill_task(&mut self, fid: FrameworkId, tid: TaskId, policy: Option<v1::KillPolicy>) {
+        if self.kill_docker_task(&fid, &tid, policy.as_ref()) {
+            return;
+        }
         let found = self
             .executors
             .iter_mut()
@@ -1102,6 +1174,7 @@ impl Agent {
 
     fn shutdown_framework(&mut self, fid: FrameworkId) {
         info!(framework_id = %fid, "shutting down framework");
+        self.shutdown_docker_framework(&fid);
         let keys: Vec<_> = self
             .executors
             .keys()
@@ -1460,6 +1533,7 @@ impl Agent {
             executor_id: e.id.to_string(),
             info: e.info.clone(),
             command_executor: e.command_executor,
+            docker: false,
             container_id: e.container_id.clone(),
             directory: e.directory.clone(),
             pid: e.container.as_ref().map(|c| c.pid),
@@ -1505,7 +1579,13 @@ impl Agent {
             );
         }
         let mut live_containers = Vec::new();
-        for rec in r.executors {
+        let mut dead_containers = Vec::new();
+        let (docker_records, executor_records): (Vec<_>, Vec<_>) =
+            r.executors.into_iter().partition(|rec| rec.docker);
+        if !docker_records.is_empty() {
+            self.recover_docker(docker_records);
+        }
+        for rec in executor_records {
             let fid = FrameworkId(rec.framework_id.clone());
             let eid = ExecutorId(rec.executor_id.clone());
             let tasks: BTreeMap<TaskId, AgentTask> = rec
@@ -1579,6 +1659,7 @@ impl Agent {
                 }
                 Err(why) => {
                     warn!(framework_id = %fid, executor_id = %eid, reason = %why, "executor did not survive the agent restart");
+                    dead_containers.push(rec.container_id.clone());
                     for (tid, t) in &tasks {
                         let pending_terminal = self
                             .streams
@@ -1607,8 +1688,12 @@ impl Agent {
                 }
             }
         }
-        for id in self.containerizer.cgroup_container_ids() {
-            if !live_containers.contains(&id) {
+        // Clean up the cgroups of this agent's own containers that did not
+        // survive. Only ids from this agent's checkpoint: other agents on the
+        // same host share the cgroup root, and their containers are not ours.
+        let existing = self.containerizer.cgroup_container_ids();
+        for id in dead_containers {
+            if existing.contains(&id) && !live_containers.contains(&id) {
                 let cz = self.containerizer.clone();
                 tokio::spawn(async move {
                     if let Err(e) = cz.destroy_orphan(&id).await {

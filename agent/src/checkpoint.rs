@@ -32,6 +32,9 @@ pub struct ExecutorRecord {
     pub info: v1::ExecutorInfo,
     /// True for the command executor.
     pub command_executor: bool,
+    /// True for a Docker task the agent runs itself.
+    #[serde(default)]
+    pub docker: bool,
     /// Container id.
     pub container_id: String,
     /// Sandbox.
@@ -272,6 +275,7 @@ mod tests {
             executor_id: "E".into(),
             info: v1::ExecutorInfo::default(),
             command_executor: true,
+            docker: false,
             container_id: "c1".into(),
             directory: dir.join("sandbox"),
             pid: Some(42),

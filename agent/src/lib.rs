@@ -62,6 +62,10 @@ pub struct AgentConfig {
     pub executor_shutdown_grace_period: Duration,
     /// How long an executor gets to subscribe after it was started.
     pub executor_registration_timeout: Duration,
+    /// Whether to run Docker tasks: `None` uses Docker when an engine
+    /// answers (and says so when none does); `Some(true)` requires it;
+    /// `Some(false)` never uses it.
+    pub docker: Option<bool>,
 }
 
 impl AgentConfig {
@@ -79,6 +83,7 @@ impl AgentConfig {
             launcher: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("strata")),
             executor_shutdown_grace_period: Duration::from_secs(5),
             executor_registration_timeout: Duration::from_secs(60),
+            docker: None,
         }
     }
 }
@@ -169,7 +174,24 @@ pub async fn start(
         .unwrap_or_else(|| detect_resources(&config.work_dir));
     let attributes = strata_proto::convert::parse_attributes(&config.attributes)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-    let handle = actor::spawn(config.clone(), containerizer, resources, attributes);
+    let docker = match config.docker {
+        Some(false) => Err("disabled by --containerizers".to_string()),
+        _ => strata_agent_containerizer::DockerContainerizer::connect(Default::default())
+            .await
+            .map_err(|e| e.to_string()),
+    };
+    match (&docker, config.docker) {
+        (Ok(d), _) => info!(docker = %d.describe(), "docker containerizer enabled"),
+        (Err(why), Some(true)) => {
+            return Err(std::io::Error::other(format!(
+                "--containerizers asks for docker, but {why}"
+            )));
+        }
+        (Err(why), _) => {
+            warn!(reason = %why, "no docker containerizer: tasks that name a Docker image will fail")
+        }
+    }
+    let handle = actor::spawn(config.clone(), containerizer, docker, resources, attributes);
     link::spawn(config.master.clone(), handle.clone());
     let app = http::router(handle.clone());
     info!(%addr, master = %config.master, "agent listening");

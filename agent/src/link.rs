@@ -21,18 +21,81 @@ pub fn master_uri(master: &str) -> String {
     }
 }
 
+/// Where the master is: a fixed address, or whoever leads according to
+/// ZooKeeper (`zk://host:port/path`, the way Mesos agents find their master).
+enum MasterLocation {
+    Fixed(String),
+    /// The detector must stay alive for its receiver to keep updating.
+    Detected {
+        _detector: std::sync::Arc<dyn strata_store::LeaderDetector>,
+        leader: tokio::sync::watch::Receiver<Option<Vec<u8>>>,
+    },
+}
+
+impl MasterLocation {
+    /// The current master's `host:port`, waiting up to `patience` for a leader.
+    async fn current(&mut self, patience: Duration) -> Result<String, String> {
+        match self {
+            MasterLocation::Fixed(m) => Ok(m.clone()),
+            MasterLocation::Detected { leader: rx, .. } => {
+                let wait = rx.wait_for(|l| l.is_some());
+                let info = match tokio::time::timeout(patience, wait).await {
+                    Ok(Ok(info)) => info.clone().unwrap_or_default(),
+                    _ => return Err("no leading master in ZooKeeper yet".into()),
+                };
+                leader_address(&info)
+                    .ok_or_else(|| "the leader's MasterInfo has no address".to_string())
+            }
+        }
+    }
+}
+
+/// `ip:port` from a MasterInfo JSON document.
+pub fn leader_address(info: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(info).ok()?;
+    let ip = v["address"]["ip"].as_str()?;
+    let port = v["address"]["port"].as_u64()?;
+    Some(format!("{ip}:{port}"))
+}
+
 /// Runs the link forever on the current runtime.
 pub fn spawn(master: String, handle: AgentHandle) {
     tokio::spawn(async move {
+        let mut location = if master.starts_with("zk://") {
+            match strata_store::detector(&master).await {
+                Ok(d) => {
+                    let rx = d.leader();
+                    MasterLocation::Detected {
+                        _detector: d,
+                        leader: rx,
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(%master, error = %e, "cannot follow the master through ZooKeeper");
+                    return;
+                }
+            }
+        } else {
+            MasterLocation::Fixed(master.clone())
+        };
         let mut backoff = Duration::from_millis(100);
         loop {
-            match run_once(&master, &handle).await {
+            let target = match location.current(Duration::from_secs(5)).await {
+                Ok(t) => t,
+                Err(e) => {
+                    warn!(%master, error = %e, "no master to register with yet");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            match run_once(&target, &handle).await {
                 Ok(()) => {
-                    warn!(%master, "link to master closed; reconnecting");
+                    warn!(master = %target, "link to master closed; reconnecting");
                     backoff = Duration::from_millis(100);
                 }
                 Err(e) => {
-                    warn!(%master, error = %e, "cannot reach master; retrying in {backoff:?}");
+                    warn!(master = %target, error = %e, "cannot reach master; retrying in {backoff:?}");
                 }
             }
             handle.send(AgentEvent::LinkDown);

@@ -82,6 +82,27 @@ pub fn state(agent: &Agent) -> Value {
             "completed_tasks": completed,
         }));
     }
+    for ((fid, tid), t) in agent.docker_tasks() {
+        let task = AgentTask {
+            info: t.info.clone(),
+            state: t.state,
+        };
+        frameworks.entry(fid.to_string()).or_default().push(json!({
+            "id": tid.as_str(),
+            "name": format!("Docker task {tid}"),
+            "type": "DOCKER",
+            "container": t.container_id,
+            "docker_container": t.container.as_ref().map(|c| c.name.clone()),
+            "directory": t.directory.display().to_string(),
+            "state": if t.container.is_some() { "RUNNING" } else { "LAUNCHING" },
+            "command_executor": false,
+            "pid": t.container.as_ref().and_then(|c| c.pid),
+            "cgroup_memory_limit_file": Value::Null,
+            "tasks": if t.state.is_terminal() { vec![] } else { vec![task_json(&task, fid.as_str(), tid.as_str(), agent_id)] },
+            "queued_tasks": [],
+            "completed_tasks": [],
+        }));
+    }
     let mut completed_by_fw: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
     for c in agent.completed_executors() {
         completed_by_fw.entry(c.framework_id.to_string()).or_default().push(json!({
@@ -136,6 +157,8 @@ pub fn state(agent: &Agent) -> Value {
         "resources": resources(agent.resources()),
         "attributes": attrs,
         "isolation": cz.isolation().describe(),
+        "containerizers": if agent.docker_status().1 { json!(["mesos", "docker"]) } else { json!(["mesos"]) },
+        "docker": {"available": agent.docker_status().1, "status": agent.docker_status().0},
         "isolated": cz.isolation().is_isolated(),
         "frameworks": fws,
         "completed_frameworks": [],

@@ -69,9 +69,13 @@ struct MasterArgs {
     /// Hostname to advertise (defaults to the IP).
     #[arg(long, env = "STRATA_HOSTNAME")]
     hostname: Option<String>,
-    /// Directory for the master's state.
+    /// Directory for the master's state (the embedded store lives here).
     #[arg(long = "work_dir", env = "STRATA_WORK_DIR")]
     work_dir: Option<PathBuf>,
+    /// Run as one of several masters, electing a leader through ZooKeeper:
+    /// zk://host:port[,host:port]/path (the registry is kept there too).
+    #[arg(long, env = "STRATA_ZK")]
+    zk: Option<String>,
     /// Expected period of agent heartbeats.
     #[arg(long = "agent_ping_timeout", env = "STRATA_AGENT_PING_TIMEOUT", default_value = "15secs", value_parser = duration)]
     agent_ping_timeout: Duration,
@@ -103,6 +107,7 @@ impl MasterArgs {
         if let Some(w) = &self.work_dir {
             c.work_dir = w.clone();
         }
+        c.zk = self.zk.clone();
         c.agent_ping_timeout = self.agent_ping_timeout;
         c.max_agent_ping_timeouts = self.max_agent_ping_timeouts;
         c.framework_heartbeat_interval = self.framework_heartbeat_interval;
@@ -114,7 +119,8 @@ impl MasterArgs {
 
 #[derive(Args, Clone)]
 struct AgentArgs {
-    /// The master, as host:port (http:// is accepted).
+    /// The master, as host:port (http:// is accepted), or zk://host:port/path
+    /// to follow the leading master through ZooKeeper.
     #[arg(long, env = "STRATA_MASTER", default_value = "127.0.0.1:5050")]
     master: String,
     /// IP address to listen on.
@@ -139,6 +145,10 @@ struct AgentArgs {
     /// Task isolation: "cgroups" (limits from task resources) or "none".
     #[arg(long, env = "STRATA_ISOLATION", default_value = "cgroups")]
     isolation: String,
+    /// Containerizers: "mesos" (processes under cgroups) and "docker" (tasks
+    /// naming a Docker image). Without the flag Docker is used when an engine answers.
+    #[arg(long, env = "STRATA_CONTAINERIZERS")]
+    containerizers: Option<String>,
     /// Name of the agent's cgroup in each hierarchy.
     #[arg(
         long = "cgroups_root",
@@ -177,6 +187,19 @@ impl AgentArgs {
             other => bail!("invalid --isolation {other:?}: expecting \"cgroups\" or \"none\""),
         };
         c.cgroups_root = self.cgroups_root.clone();
+        if let Some(list) = &self.containerizers {
+            let names: Vec<&str> = list
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .collect();
+            if let Some(bad) = names.iter().find(|n| !matches!(**n, "mesos" | "docker")) {
+                bail!(
+                    "invalid --containerizers entry {bad:?}: expecting \"mesos\" and/or \"docker\""
+                );
+            }
+            c.docker = Some(names.contains(&"docker"));
+        }
         c.executor_shutdown_grace_period = self.executor_shutdown_grace_period;
         c.executor_registration_timeout = self.executor_registration_timeout;
         c.launcher =
@@ -272,13 +295,15 @@ async fn dev(args: DevArgs) -> Result<()> {
         let _ = rx.wait_for(|s| *s).await;
     };
     let master_addr = SocketAddr::new(args.ip, args.port);
-    let master = strata_master::start(MasterConfig::dev(master_addr), stopped(stop_rx.clone()))
-        .await
-        .with_context(|| format!("cannot start the master on {master_addr}"))?;
     let work_root = args
         .work_dir
         .clone()
         .unwrap_or_else(|| std::env::temp_dir().join("strata-dev"));
+    let mut master_config = MasterConfig::dev(master_addr);
+    master_config.work_dir = work_root.join("master");
+    let master = strata_master::start(master_config, stopped(stop_rx.clone()))
+        .await
+        .with_context(|| format!("cannot start the master on {master_addr}"))?;
     let per_agent: Option<Resources> = match &args.resources {
         Some(r) => Some(r.parse().context("invalid --resources")?),
         None => {

@@ -20,8 +20,24 @@ const DEFAULT_MASTER_PORT: u16 = 5050;
 pub struct SchedulerClient {
     http: Http,
     /// The master the calls go to: the one given, or the leader a SUBSCRIBE
-    /// was redirected to.
+    /// was redirected to (or found in ZooKeeper).
     master: Arc<RwLock<String>>,
+    /// For `zk://` masters: the URL, and the detector once started.
+    zk: Option<Arc<ZkLeader>>,
+}
+
+/// A `zk://` master URL and its detector, started on first use.
+struct ZkLeader {
+    url: String,
+    detector: tokio::sync::OnceCell<Arc<dyn strata_store::LeaderDetector>>,
+}
+
+impl std::fmt::Debug for ZkLeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZkLeader")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
 }
 
 /// An open subscription: the stream id to send with every call, and the events.
@@ -40,12 +56,68 @@ pub struct Subscription {
 impl SchedulerClient {
     /// A client of the master at `master`: `"host:port"`, `"host"` (port
     /// 5050) or `"http://host:port"`.
+    /// `"zk://host:port[,host:port]/path"` follows the leading master
+    /// through ZooKeeper, as Mesos clients do: every SUBSCRIBE goes to the
+    /// leader of the moment.
     pub fn new(master: &str) -> Result<Self> {
+        if master.starts_with("zk://") {
+            return Ok(Self {
+                http: Http::new(),
+                master: Arc::new(RwLock::new(String::new())),
+                zk: Some(Arc::new(ZkLeader {
+                    url: master.to_owned(),
+                    detector: tokio::sync::OnceCell::new(),
+                })),
+            });
+        }
         let authority = transport::normalize_authority(master, Some(DEFAULT_MASTER_PORT))?;
         Ok(Self {
             http: Http::new(),
             master: Arc::new(RwLock::new(authority)),
+            zk: None,
         })
+    }
+
+    /// For `zk://` clients: the leading master's `host:port`, waiting up to
+    /// 30 s for one to be elected.
+    async fn leader_from_zk(&self) -> Result<Option<String>> {
+        let Some(zk) = &self.zk else { return Ok(None) };
+        let url = &zk.url;
+        let detector = zk
+            .detector
+            .get_or_try_init(|| async {
+                strata_store::detector(url)
+                    .await
+                    .map_err(|e| Error::InvalidAddress {
+                        address: url.clone(),
+                        reason: e.to_string(),
+                    })
+            })
+            .await?;
+        let mut rx = detector.leader();
+        let info = tokio::time::timeout(Duration::from_secs(30), rx.wait_for(|l| l.is_some()))
+            .await
+            .map_err(|_| Error::Timeout {
+                peer: url.clone(),
+                seconds: 30,
+            })?
+            .map_err(|_| Error::Protocol {
+                peer: url.clone(),
+                reason: "the detector stopped".into(),
+            })?
+            .clone()
+            .unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_slice(&info).map_err(|e| Error::Protocol {
+            peer: url.clone(),
+            reason: format!("the leader's MasterInfo is not JSON: {e}"),
+        })?;
+        match (v["address"]["ip"].as_str(), v["address"]["port"].as_u64()) {
+            (Some(ip), Some(port)) => Ok(Some(format!("{ip}:{port}"))),
+            _ => Err(Error::Protocol {
+                peer: url.clone(),
+                reason: "the leader's MasterInfo has no address".into(),
+            }),
+        }
     }
 
     /// Changes how long a request waits for its answer (30 s by default).
@@ -82,6 +154,9 @@ impl SchedulerClient {
         };
         let body = v1::Encoding::Json.encode(&call);
 
+        if let Some(leader) = self.leader_from_zk().await? {
+            *self.master.write().await = leader;
+        }
         let mut authority = self.master().await;
         let mut redirected = false;
         let response = loop {

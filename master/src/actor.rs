@@ -113,16 +113,44 @@ pub enum Query {
     AgentEndpoint(String),
 }
 
-/// A cheap, cloneable way to talk to the master actor.
+/// The channel into a running master actor.
+pub type ActorSender = mpsc::UnboundedSender<MasterEvent>;
+
+/// A cheap, cloneable way to talk to whichever master actor currently runs in
+/// this process. While this master does not lead there is none, and sends fail.
 #[derive(Clone)]
 pub struct MasterHandle {
-    tx: mpsc::UnboundedSender<MasterEvent>,
+    current: tokio::sync::watch::Receiver<Option<ActorSender>>,
 }
 
 impl MasterHandle {
-    /// Sends an event; false if the master has stopped.
+    /// A handle that follows `current`.
+    pub fn new(current: tokio::sync::watch::Receiver<Option<ActorSender>>) -> Self {
+        Self { current }
+    }
+
+    /// A handle to one actor, for tests.
+    pub fn fixed(tx: ActorSender) -> Self {
+        let (keep, rx) = tokio::sync::watch::channel(Some(tx));
+        // The sender must outlive every receiver; a test actor lives for the process.
+        std::mem::forget(keep);
+        Self { current: rx }
+    }
+
+    /// True while an actor runs (this master leads).
+    pub fn leading(&self) -> bool {
+        self.current
+            .borrow()
+            .as_ref()
+            .is_some_and(|tx| !tx.is_closed())
+    }
+
+    /// Sends an event; false if no actor runs (not leading, or stopped).
     pub fn send(&self, ev: MasterEvent) -> bool {
-        self.tx.send(ev).is_ok()
+        match &*self.current.borrow() {
+            Some(tx) => tx.send(ev).is_ok(),
+            None => false,
+        }
     }
 
     /// Runs a query.
@@ -136,18 +164,57 @@ impl MasterHandle {
 /// How often the actor wakes for heartbeats and timeouts.
 const TICK: Duration = Duration::from_millis(100);
 
-/// Starts the actor on the current runtime.
+/// Where the actor makes registry changes durable (`None`: nowhere, for tests).
+pub type RegistryStore = Option<std::sync::Arc<dyn strata_store::Store>>;
+
+/// Starts an actor without a store (tests).
 pub fn spawn(core: MasterCore, allocation_interval: Duration) -> MasterHandle {
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(run(core, rx, allocation_interval));
-    MasterHandle { tx }
+    let (tx, _done) = spawn_with_store(core, allocation_interval, None);
+    MasterHandle::fixed(tx)
 }
+
+/// Starts the actor on the current runtime. The returned receiver completes
+/// with the reason when the actor stops: every sender is gone, or a registry
+/// write failed (then this master must stop leading).
+pub fn spawn_with_store(
+    core: MasterCore,
+    allocation_interval: Duration,
+    store: RegistryStore,
+) -> (ActorSender, oneshot::Receiver<String>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (done_tx, done_rx) = oneshot::channel();
+    tokio::spawn(async move {
+        let why = run(core, rx, allocation_interval, store).await;
+        let _ = done_tx.send(why);
+    });
+    (tx, done_rx)
+}
+
+/// Makes the core's pending registry changes durable. A failure means the
+/// master can no longer guarantee what it acknowledges: it must step down.
+async fn flush_registry(core: &mut MasterCore, store: &RegistryStore) -> Result<(), String> {
+    let ops = std::mem::take(&mut core.registry_ops);
+    let Some(store) = store else { return Ok(()) };
+    for op in &ops {
+        let write = crate::registry::apply(store.as_ref(), op);
+        match tokio::time::timeout(Duration::from_secs(10), write).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(format!("registry write failed: {e}")),
+            Err(_) => return Err("registry write timed out after 10s".into()),
+        }
+    }
+    Ok(())
+}
+
+/// A reply held back until the registry changes of its event are durable.
+type Deferred = Box<dyn FnOnce() + Send>;
 
 async fn run(
     mut core: MasterCore,
     mut rx: mpsc::UnboundedReceiver<MasterEvent>,
     allocation_interval: Duration,
-) {
+    store: RegistryStore,
+) -> String {
     let start = Instant::now();
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -156,16 +223,24 @@ async fn run(
         tokio::select! {
             ev = rx.recv() => {
                 let Some(ev) = ev else { break };
-                handle(&mut core, start.elapsed(), ev);
+                let mut deferred: Vec<Deferred> = handle(&mut core, start.elapsed(), ev).into_iter().collect();
                 // Drain whatever else is queued before allocating, so a burst
                 // of calls produces one round of offers.
                 let mut n = 0;
                 while n < 1024 {
                     match rx.try_recv() {
-                        Ok(ev) => handle(&mut core, start.elapsed(), ev),
+                        Ok(ev) => deferred.extend(handle(&mut core, start.elapsed(), ev)),
                         Err(_) => break,
                     }
                     n += 1;
+                }
+                // Answers wait until what they acknowledge is durable.
+                if let Err(why) = flush_registry(&mut core, &store).await {
+                    tracing::error!(error = %why, "the registry cannot be written: stepping down");
+                    return why;
+                }
+                for reply in deferred {
+                    reply();
                 }
             }
             _ = ticker.tick() => {
@@ -184,12 +259,16 @@ async fn run(
         }
     }
     debug!("master actor stopped");
+    "every handle was dropped".into()
 }
 
-fn handle(core: &mut MasterCore, now: Duration, ev: MasterEvent) {
+fn handle(core: &mut MasterCore, now: Duration, ev: MasterEvent) -> Option<Deferred> {
     match ev {
         MasterEvent::Subscribe { call, sink, reply } => {
-            let _ = reply.send(core.subscribe(now, call, sink));
+            let r = core.subscribe(now, call, sink);
+            return Some(Box::new(move || {
+                let _ = reply.send(r);
+            }));
         }
         MasterEvent::Call {
             stream_id,
@@ -213,7 +292,9 @@ fn handle(core: &mut MasterCore, now: Duration, ev: MasterEvent) {
             let r = core
                 .register_agent(now, register, session, sink)
                 .map(|id| (id, session));
-            let _ = reply.send(r);
+            return Some(Box::new(move || {
+                let _ = reply.send(r);
+            }));
         }
         MasterEvent::AgentMessage {
             agent_id,
@@ -221,7 +302,7 @@ fn handle(core: &mut MasterCore, now: Duration, ev: MasterEvent) {
             message,
         } => {
             if !core.agent_seen(now, &agent_id, session) {
-                return;
+                return None;
             }
             match message.body {
                 Some(FromAgent::Heartbeat(_)) | None => {}
@@ -264,4 +345,5 @@ fn handle(core: &mut MasterCore, now: Duration, ev: MasterEvent) {
             let _ = reply.send(v);
         }
     }
+    None
 }

@@ -54,11 +54,11 @@ impl AgentLink for AgentLinkService {
             sink,
             reply,
         }) {
-            return Err(Status::unavailable("master is shutting down"));
+            return Err(Status::unavailable("this master is not the leader"));
         }
         let (agent_id, session) = rx
             .await
-            .map_err(|_| Status::unavailable("master is shutting down"))?
+            .map_err(|_| Status::unavailable("this master stopped leading"))?
             .map_err(Status::invalid_argument)?;
         let handle = self.handle.clone();
         tokio::spawn(async move {

@@ -368,6 +368,8 @@ pub struct MasterCore {
     pub removed_frameworks: HashSet<FrameworkId>,
     /// Set when resources or frameworks changed and offers should be made.
     pub allocation_pending: bool,
+    /// Registry changes to make durable before the current event is answered.
+    pub registry_ops: Vec<crate::registry::RegistryOp>,
     /// Counters for metrics.
     pub counters: Counters,
     /// Operator event subscribers and the offer timeline.
@@ -445,6 +447,7 @@ impl MasterCore {
             completed_frameworks: VecDeque::new(),
             removed_frameworks: HashSet::new(),
             allocation_pending: false,
+            registry_ops: Vec::new(),
             counters: Counters::default(),
             events: crate::events::EventBus::default(),
             next_agent: 0,
@@ -478,6 +481,67 @@ impl MasterCore {
     pub fn new_session(&mut self) -> u64 {
         self.next_session += 1;
         self.next_session
+    }
+
+    /// Takes over the registry of an earlier master: admitted agents wait to
+    /// re-register (they are unreachable if they do not within the ping
+    /// timeout), frameworks wait to re-subscribe within their failover
+    /// timeout, removed frameworks stay removed.
+    pub fn recover(&mut self, now: Time, registry: crate::registry::Registry) {
+        let unix_now = unix(&self.config, now);
+        for (id, rec) in registry.agents {
+            let total = resources_from_wire(&rec.info.resources).unwrap_or_default();
+            self.agents.insert(
+                id.clone(),
+                Agent {
+                    id,
+                    info: rec.info,
+                    total,
+                    endpoint: rec.endpoint,
+                    isolation: String::new(),
+                    version: String::new(),
+                    registered_time: unix_now,
+                    reregistered_time: None,
+                    link: AgentLink::Disconnected { since: now },
+                    tasks: HashSet::new(),
+                },
+            );
+        }
+        for info in registry.frameworks {
+            let Some(fid) = info.id.as_ref().map(|i| FrameworkId(i.value.clone())) else {
+                continue;
+            };
+            let timeout =
+                Duration::from_secs_f64(info.failover_timeout.unwrap_or(0.0).clamp(0.0, 1e9));
+            self.allocator.add_framework(fid.clone(), &[]);
+            self.allocator.deactivate_framework(&fid);
+            self.frameworks.insert(
+                fid.clone(),
+                Framework {
+                    id: fid,
+                    info,
+                    conn: FrameworkConn::Disconnected {
+                        since: now,
+                        failover_deadline: now + timeout,
+                    },
+                    registered_time: unix_now,
+                    reregistered_time: None,
+                    unregistered_time: Some(unix_now),
+                    tasks: HashMap::new(),
+                    completed_tasks: VecDeque::new(),
+                    offers: HashSet::new(),
+                    executors: HashMap::new(),
+                    suppressed: false,
+                },
+            );
+        }
+        self.removed_frameworks.extend(registry.removed_frameworks);
+        info!(
+            agents = self.agents.len(),
+            frameworks = self.frameworks.len(),
+            removed = self.removed_frameworks.len(),
+            "recovered the registry"
+        );
     }
 
     // === frameworks: subscribe, disconnect, remove ===
@@ -594,6 +658,13 @@ impl MasterCore {
         };
         let _ = sink.send(subscribed);
         self.allocation_pending = true;
+        if let Some(fw) = self.frameworks.get(&framework_id) {
+            self.registry_ops
+                .push(crate::registry::RegistryOp::PutFramework(
+                    framework_id.clone(),
+                    fw.info.clone(),
+                ));
+        }
         self.emit_framework("FRAMEWORK_ADDED", &framework_id);
         Ok(Subscribed::Ok {
             framework_id,
@@ -672,6 +743,11 @@ impl MasterCore {
         }
         self.allocator.remove_framework(framework_id);
         self.removed_frameworks.insert(framework_id.clone());
+        self.registry_ops
+            .push(crate::registry::RegistryOp::RemoveFramework(
+                framework_id.clone(),
+                unix_now,
+            ));
         if self.events.active() {
             self.events.emit(
                 "FRAMEWORK_REMOVED",
@@ -1620,6 +1696,16 @@ impl MasterCore {
                     tasks: HashSet::new(),
                 },
             );
+        }
+        if let Some(agent) = self.agents.get(&agent_id) {
+            self.registry_ops
+                .push(crate::registry::RegistryOp::PutAgent(
+                    agent_id.clone(),
+                    crate::registry::AgentRecord {
+                        info: agent.info.clone(),
+                        endpoint: agent.endpoint.clone(),
+                    },
+                ));
         }
         self.rescind_agent_offers(&agent_id);
         self.reconcile_agent_tasks(

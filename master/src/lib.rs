@@ -17,15 +17,21 @@ pub mod core;
 pub mod events;
 pub mod http;
 pub mod operator_http;
+pub mod registry;
 pub mod state_json;
 pub mod ui_json;
 
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use strata_proto::internal::agent_link::agent_link_server::AgentLinkServer;
 use tokio::net::TcpListener;
-use tracing::info;
+use tokio::sync::watch;
+use tracing::{error, info, warn};
 
 pub use crate::actor::MasterHandle;
 pub use crate::core::CoreConfig;
@@ -37,8 +43,11 @@ pub struct MasterConfig {
     pub listen: SocketAddr,
     /// Hostname advertised to frameworks and agents.
     pub hostname: String,
-    /// Work directory (durable state will live here).
+    /// Work directory: the embedded store (`store.redb`) lives here.
     pub work_dir: std::path::PathBuf,
+    /// `zk://host:port[,host:port]/path` to run several masters with leader
+    /// election through ZooKeeper; `None` for one master with the embedded store.
+    pub zk: Option<String>,
     /// How often frameworks get HEARTBEAT events.
     pub framework_heartbeat_interval: Duration,
     /// Expected agent heartbeat period.
@@ -57,7 +66,8 @@ impl MasterConfig {
         Self {
             listen,
             hostname: listen.ip().to_string(),
-            work_dir: std::env::temp_dir().join("strata-master"),
+            work_dir: std::env::temp_dir().join(format!("strata-master-{}", listen.port())),
+            zk: None,
             framework_heartbeat_interval: Duration::from_secs(15),
             agent_ping_timeout: Duration::from_secs(15),
             max_agent_ping_timeouts: 5,
@@ -81,13 +91,22 @@ impl MasterConfig {
 pub struct RunningMaster {
     /// Where it listens.
     pub addr: SocketAddr,
-    /// Its actor.
+    /// Its actor while it leads.
     pub handle: MasterHandle,
     /// Completes when the server stops.
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-/// Binds, starts the actor and serves until `shutdown` completes.
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+}
+
+/// Binds, opens the store, campaigns for leadership and serves until
+/// `shutdown` completes. While another master leads, this one redirects
+/// scheduler calls to it (307) and answers 503 while no leader is known.
 pub async fn start(
     config: MasterConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -98,32 +117,41 @@ pub async fn start(
         std::net::IpAddr::V4(v4) => v4,
         std::net::IpAddr::V6(_) => std::net::Ipv4Addr::LOCALHOST,
     };
-    let start_unix = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs_f64();
-    let master_id = uuid::Uuid::new_v4().to_string();
+    let backends = strata_store::open(config.zk.as_deref(), &config.work_dir)
+        .await
+        .map_err(|e| std::io::Error::other(format!("cannot open the master's store: {e}")))?;
     let core_config = CoreConfig {
-        master_id,
+        master_id: uuid::Uuid::new_v4().to_string(),
         hostname: config.hostname.clone(),
         ip,
         port: addr.port(),
-        start_unix,
+        start_unix: unix_now(),
         framework_heartbeat_interval: config.framework_heartbeat_interval,
         agent_ping_timeout: config.agent_ping_timeout,
         max_agent_ping_timeouts: config.max_agent_ping_timeouts,
         offer_timeout: config.offer_timeout,
         ..CoreConfig::default()
     };
-    let handle = actor::spawn(
-        core::MasterCore::new(core_config),
+    let (current_tx, current_rx) = watch::channel(None);
+    let handle = MasterHandle::new(current_rx);
+    let follow = Follow {
+        handle: handle.clone(),
+        leader: backends.detector.leader(),
+        me: format!("{ip}:{}", addr.port()),
+    };
+    tokio::spawn(lead(
         config.allocation_interval,
-    );
+        core_config,
+        backends,
+        current_tx,
+    ));
     let grpc = tonic::service::Routes::new(AgentLinkServer::new(
         agent_link::AgentLinkService::new(handle.clone()),
     ))
     .into_axum_router();
-    let app = http::router(handle.clone()).merge(grpc);
+    let app = http::router(handle.clone())
+        .merge(grpc)
+        .layer(axum::middleware::from_fn_with_state(follow, follower_guard));
     info!(%addr, "master listening");
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -135,6 +163,115 @@ pub async fn start(
         handle,
         server,
     })
+}
+
+/// Campaigns, leads until leadership is lost (or the registry cannot be
+/// written), and campaigns again, forever.
+async fn lead(
+    allocation_interval: Duration,
+    base: CoreConfig,
+    backends: strata_store::Backends,
+    current: watch::Sender<Option<actor::ActorSender>>,
+) {
+    let info = serde_json::to_vec(&core::MasterCore::new(base.clone()).master_info())
+        .expect("serializable");
+    let backoff = Duration::from_secs(1);
+    loop {
+        let leadership = match backends.election.campaign(info.clone()).await {
+            Ok(l) => l,
+            Err(e) => {
+                warn!(error = %e, "campaign for leadership failed; retrying");
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
+        };
+        let registry = match registry::load(backends.store.as_ref()).await {
+            Ok(r) => r,
+            Err(e) => {
+                error!(error = %e, "cannot read the registry; giving leadership up");
+                drop(leadership);
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
+        };
+        info!(master_id = %base.master_id, "elected: this master leads");
+        let mut config = base.clone();
+        config.start_unix = unix_now();
+        let mut core = core::MasterCore::new(config);
+        core.recover(Duration::ZERO, registry);
+        let (tx, done) =
+            actor::spawn_with_store(core, allocation_interval, Some(backends.store.clone()));
+        current.send_replace(Some(tx));
+        tokio::select! {
+            _ = leadership.lost() => warn!("leadership lost: stepping down"),
+            why = done => warn!(reason = %why.unwrap_or_default(), "the master actor stopped: stepping down"),
+        }
+        // Dropping the only sender stops the actor: frameworks' streams and
+        // agents' links end, and they go looking for the new leader.
+        current.send_replace(None);
+        drop(leadership);
+        tokio::time::sleep(backoff).await;
+    }
+}
+
+/// What the follower guard needs.
+#[derive(Clone)]
+struct Follow {
+    handle: MasterHandle,
+    leader: watch::Receiver<Option<Vec<u8>>>,
+    me: String,
+}
+
+impl Follow {
+    /// `host:port` of the leading master, if it is another one.
+    fn leader_addr(&self) -> Option<String> {
+        let bytes = self.leader.borrow().clone()?;
+        let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        let ip = v["address"]["ip"].as_str()?;
+        let port = v["address"]["port"].as_u64()?;
+        Some(format!("{ip}:{port}")).filter(|a| *a != self.me)
+    }
+}
+
+/// Passes everything through while this master leads; otherwise redirects
+/// to the leader (307, `Location: http://leader` for the scheduler API as
+/// Mesos clients expect) or answers 503 while no leader is known.
+async fn follower_guard(State(f): State<Follow>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    if f.handle.leading()
+        || path == "/health"
+        || path == "/version"
+        || path.starts_with("/strata.internal.")
+    {
+        return next.run(req).await;
+    }
+    let leader = f.leader_addr();
+    match path.as_str() {
+        "/master/state" | "/state" | "/master/state.json" | "/state.json" => axum::Json(serde_json::json!({
+            "version": strata_proto::MESOS_COMPAT_VERSION,
+            "pid": format!("master@{}", f.me),
+            "leader": leader.as_ref().map(|l| format!("master@{l}")),
+            "leader_info": f.leader.borrow().as_ref().and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok()),
+            "elected_time": null,
+            "activated_slaves": 0,
+            "slaves": [],
+            "frameworks": [],
+            "completed_frameworks": [],
+        }))
+        .into_response(),
+        _ => match leader {
+            Some(l) => {
+                let location = if path.starts_with("/api/v1/scheduler") {
+                    format!("http://{l}")
+                } else {
+                    let pq = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+                    format!("http://{l}{pq}")
+                };
+                (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, location)]).into_response()
+            }
+            None => (StatusCode::SERVICE_UNAVAILABLE, "no leading master is known yet").into_response(),
+        },
+    }
 }
 
 #[cfg(test)]

@@ -35,10 +35,7 @@ pub fn router() -> Router<MasterHandle> {
             "/api/v1/ui/overview",
             get(|State(h): State<MasterHandle>| query(h, Query::UiOverview)),
         )
-        .route(
-            "/api/v1/ui/offers",
-            get(|State(h): State<MasterHandle>| query(h, Query::UiOffers)),
-        )
+        .route("/api/v1/ui/offers", get(offers))
         .route(
             "/api/v1/ui/tasks",
             get(
@@ -65,6 +62,28 @@ async fn query(h: MasterHandle, q: Query) -> Response {
         Some(v) => Json(v).into_response(),
         None => (StatusCode::SERVICE_UNAVAILABLE, "master is shutting down").into_response(),
     }
+}
+
+/// `/api/v1/ui/offers?framework=&offset=&limit=`: a page of the outstanding
+/// offers (all of them without `limit`, as before paging existed).
+async fn offers(State(h): State<MasterHandle>, UrlQuery(q): UrlQuery<PageQuery>) -> Response {
+    let Some(mut v) = h.query(Query::UiOffers).await else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "master is shutting down").into_response();
+    };
+    let mut items = match v["items"].take() {
+        Value::Array(items) => items,
+        _ => Vec::new(),
+    };
+    if let Some(f) = q.framework.as_deref().filter(|f| !f.is_empty()) {
+        items.retain(|o| o["framework_id"] == f);
+    }
+    let total = items.len();
+    let limit = q
+        .limit
+        .map_or(total, |l| l.clamp(1, crate::ui_json::MAX_LIMIT));
+    let items: Vec<Value> = items.into_iter().skip(q.offset).take(limit).collect();
+    Json(json!({"total": total, "offset": q.offset, "limit": limit, "items": items}))
+        .into_response()
 }
 
 async fn task_detail(

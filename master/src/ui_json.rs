@@ -2,13 +2,14 @@
 //! (`/api/v1/ui/...`): a page of tasks or agents costs the size of the page,
 //! never a whole-state download.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{json, Value};
-use strata_api::{Resources, TaskState};
+use strata_api::{FrameworkId, Resources, TaskState};
 
-use crate::core::{AgentLink, MasterCore, Task};
+use crate::core::{AgentLink, FrameworkConn, MasterCore, Task};
 use crate::state_json::{resources, task_json};
 
 /// Largest page served.
@@ -25,6 +26,8 @@ pub struct PageQuery {
     pub agent: Option<String>,
     /// Case-insensitive substring of the id or name.
     pub q: Option<String>,
+    /// Exact id (agents only): the detail page of one agent.
+    pub id: Option<String>,
     /// First item (0-based).
     #[serde(default)]
     pub offset: usize,
@@ -50,55 +53,115 @@ impl PageQuery {
 
 /// `/api/v1/ui/overview`: totals, counts, offer flow, per-framework shares.
 pub fn overview(core: &MasterCore, now: Duration) -> Value {
+    // Port ranges of different agents overlap (every agent has 31000-32000),
+    // so adding Resources merges them: ports are counted per agent instead.
+    let port_count = |r: &Resources| r.range_set("ports").map(|s| s.count()).unwrap_or(0);
+    let (mut ports_total, mut ports_used, mut ports_offered) = (0u64, 0u64, 0u64);
     let mut total = Resources::new();
     let mut used = Resources::new();
     let mut offered = Resources::new();
     for a in core.agents.values().filter(|a| a.active()) {
         total.add(&a.total);
+        ports_total += port_count(&a.total);
     }
     for f in core.frameworks.values() {
         for t in f.tasks.values().filter(|t| !t.state.is_terminal()) {
             if core.agents.get(&t.agent_id).is_some_and(|a| a.active()) {
                 used.add(&t.resources);
+                ports_used += port_count(&t.resources);
             }
         }
         for e in f.executors.values() {
             used.add(&e.resources);
+            ports_used += port_count(&e.resources);
         }
     }
     for o in core.offers.values() {
         offered.add(&o.resources);
+        ports_offered += port_count(&o.resources);
     }
     let idle = total.minus(&used).minus(&offered);
-    let mut by_state = serde_json::Map::new();
-    for st in TaskState::ALL {
-        let n = core
-            .frameworks
-            .values()
-            .flat_map(|f| f.tasks.values().chain(f.completed_tasks.iter()))
-            .filter(|t| t.state == st)
-            .count();
-        if n > 0 {
-            by_state.insert(st.as_mesos_str().into(), json!(n));
-        }
+    // One pass over the tasks, not one per state: this runs on every refresh.
+    let mut counts: BTreeMap<TaskState, usize> = BTreeMap::new();
+    for t in core
+        .frameworks
+        .values()
+        .flat_map(|f| f.tasks.values().chain(f.completed_tasks.iter()))
+        .chain(
+            core.completed_frameworks
+                .iter()
+                .flat_map(|f| f.tasks.iter()),
+        )
+    {
+        *counts.entry(t.state).or_default() += 1;
     }
+    let by_state: serde_json::Map<String, Value> = counts
+        .into_iter()
+        .map(|(st, n)| (st.as_mesos_str().to_owned(), json!(n)))
+        .collect();
     let frameworks: Vec<Value> = core
         .frameworks
         .values()
         .map(|f| {
             let c = core.events.offer_counts.get(f.id.as_str()).copied().unwrap_or_default();
+            let mut used = Resources::new();
+            let mut active = 0usize;
+            for t in f.tasks.values().filter(|t| !t.state.is_terminal()) {
+                used.add(&t.resources);
+                active += 1;
+            }
+            for e in f.executors.values() {
+                used.add(&e.resources);
+            }
+            let mut offered = Resources::new();
+            for o in f.offers.iter().filter_map(|id| core.offers.get(id)) {
+                offered.add(&o.resources);
+            }
+            let failover_in = match f.conn {
+                FrameworkConn::Disconnected { failover_deadline, .. } => {
+                    json!(failover_deadline.saturating_sub(now).as_secs_f64())
+                }
+                FrameworkConn::Connected { .. } => Value::Null,
+            };
             json!({
                 "id": f.id.as_str(),
                 "name": f.info.name,
+                "user": f.info.user,
+                "hostname": f.info.hostname.clone().unwrap_or_default(),
+                "principal": f.info.principal,
+                "role": f.info.role.clone().unwrap_or_else(|| "*".into()),
+                "webui_url": f.info.webui_url.clone().unwrap_or_default(),
+                "failover_timeout": f.info.failover_timeout.unwrap_or(0.0),
+                "failover_in_secs": failover_in,
+                "registered_time": f.registered_time,
+                "reregistered_time": f.reregistered_time,
+                "unregistered_time": f.unregistered_time,
                 "connected": f.connected(),
                 "suppressed": f.suppressed,
                 "share": core.allocator.framework_share(&f.id),
-                "tasks": f.tasks.values().filter(|t| !t.state.is_terminal()).count(),
+                "tasks": active,
+                "completed_tasks": f.completed_tasks.len(),
+                "used": resources(&used),
+                "offered": resources(&offered),
+                "outstanding_offers": f.offers.len(),
                 "offers": {"received": c.received, "accepted": c.accepted, "declined": c.declined, "rescinded": c.rescinded},
             })
         })
         .collect();
-    let port_count = |r: &Resources| r.range_set("ports").map(|s| s.count()).unwrap_or(0);
+    let completed_frameworks: Vec<Value> = core
+        .completed_frameworks
+        .iter()
+        .rev()
+        .map(|f| {
+            json!({
+                "id": f.id.as_str(),
+                "name": f.info.name,
+                "role": f.info.role.clone().unwrap_or_else(|| "*".into()),
+                "removed_time": f.removed_time,
+                "tasks": f.tasks.len(),
+            })
+        })
+        .collect();
     json!({
         "uptime_secs": now.as_secs_f64(),
         "master": {"id": core.config.master_id, "hostname": core.config.hostname, "port": core.config.port},
@@ -107,7 +170,7 @@ pub fn overview(core: &MasterCore, now: Duration) -> Value {
             "used": resources(&used),
             "offered": resources(&offered),
             "idle": resources(&idle),
-            "ports": {"total": port_count(&total), "used": port_count(&used), "offered": port_count(&offered)},
+            "ports": {"total": ports_total, "used": ports_used, "offered": ports_offered},
         },
         "agents": {
             "active": core.agents.values().filter(|a| a.active()).count(),
@@ -115,13 +178,15 @@ pub fn overview(core: &MasterCore, now: Duration) -> Value {
             "total": core.agents.len(),
         },
         "frameworks": frameworks,
+        "completed_frameworks": completed_frameworks,
         "tasks_by_state": by_state,
         "outstanding_offers": core.offers.len(),
         "recent_offer_events": core.events.recent_offers(),
     })
 }
 
-/// `/api/v1/ui/tasks`: running and completed tasks, filtered and paged.
+/// `/api/v1/ui/tasks`: running and completed tasks, filtered and paged,
+/// newest launch first (ties by id), so pages are stable between refreshes.
 pub fn tasks(core: &MasterCore, q: &PageQuery) -> Value {
     let state = q.state.as_deref().filter(|s| !s.is_empty());
     let matches = |t: &&Task| {
@@ -136,23 +201,65 @@ pub fn tasks(core: &MasterCore, q: &PageQuery) -> Value {
                 .is_none_or(|a| t.agent_id.as_str() == a)
             && q.matches_text(&[t.id.as_str(), &t.info.name])
     };
-    let mut total = 0usize;
-    let mut items = Vec::new();
+    // Tasks of removed frameworks too (bounded by the completed-frameworks
+    // history): a torn-down framework's tasks stay inspectable.
+    let mut found: Vec<&Task> = core
+        .frameworks
+        .values()
+        .flat_map(|f| f.tasks.values().chain(f.completed_tasks.iter()))
+        .chain(
+            core.completed_frameworks
+                .iter()
+                .flat_map(|f| f.tasks.iter()),
+        )
+        .filter(matches)
+        .collect();
+    let total = found.len();
     let (offset, limit) = (q.offset, q.limit());
-    for f in core.frameworks.values() {
-        for t in f
-            .tasks
-            .values()
-            .chain(f.completed_tasks.iter().rev())
-            .filter(matches)
-        {
-            if total >= offset && items.len() < limit {
-                items.push(task_json(t));
-            }
-            total += 1;
+    let newest_first = |a: &&Task, b: &&Task| {
+        let launched = |t: &Task| t.statuses.first().map(|(_, ts)| *ts).unwrap_or(0.0);
+        launched(b)
+            .total_cmp(&launched(a))
+            .then_with(|| a.id.as_str().cmp(b.id.as_str()))
+            .then_with(|| a.framework_id.as_str().cmp(b.framework_id.as_str()))
+    };
+    // Select the page instead of sorting everything: linear in the matches.
+    let items: Vec<Value> = if offset >= total {
+        Vec::new()
+    } else {
+        if offset > 0 {
+            found.select_nth_unstable_by(offset, newest_first);
         }
-    }
+        let rest = &mut found[offset..];
+        let n = limit.min(rest.len());
+        if n < rest.len() {
+            rest.select_nth_unstable_by(n, newest_first);
+        }
+        let page = &mut rest[..n];
+        page.sort_unstable_by(newest_first);
+        page.iter()
+            .map(|t| {
+                let mut v = task_json(t);
+                v["framework_name"] = json!(framework_name(core, &t.framework_id));
+                v["agent_hostname"] = json!(core.agents.get(&t.agent_id).map(|a| &a.info.hostname));
+                v
+            })
+            .collect()
+    };
     json!({"total": total, "offset": offset, "limit": limit, "items": items})
+}
+
+/// The name of a framework, subscribed or removed.
+fn framework_name<'a>(core: &'a MasterCore, id: &FrameworkId) -> Option<&'a str> {
+    core.frameworks
+        .get(id)
+        .map(|f| f.info.name.as_str())
+        .or_else(|| {
+            core.completed_frameworks
+                .iter()
+                .find(|f| f.id == *id)
+                .map(|f| f.info.name.as_str())
+        })
 }
 
 /// `/api/v1/ui/agents`: agents, filtered by id or hostname, paged.
@@ -160,11 +267,10 @@ pub fn agents(core: &MasterCore, q: &PageQuery) -> Value {
     let mut total = 0usize;
     let mut items = Vec::new();
     let (offset, limit) = (q.offset, q.limit());
-    for a in core
-        .agents
-        .values()
-        .filter(|a| q.matches_text(&[a.id.as_str(), &a.info.hostname]))
-    {
+    for a in core.agents.values().filter(|a| {
+        q.id.as_deref().is_none_or(|id| a.id.as_str() == id)
+            && q.matches_text(&[a.id.as_str(), &a.info.hostname])
+    }) {
         if total >= offset && items.len() < limit {
             let tasks = a.tasks.len();
             items.push(json!({
@@ -176,6 +282,8 @@ pub fn agents(core: &MasterCore, q: &PageQuery) -> Value {
                 "resources": resources(&a.total),
                 "free": core.allocator.agent_free(&a.id).map(|r| resources(&r)),
                 "isolation": a.isolation,
+                "version": a.version,
+                "registered_time": a.registered_time,
                 "tasks": tasks,
                 "attributes": a.info.attributes.iter().map(|x| serde_json::to_value(x).unwrap_or_default()).collect::<Vec<_>>(),
             }));
@@ -185,17 +293,26 @@ pub fn agents(core: &MasterCore, q: &PageQuery) -> Value {
     json!({"total": total, "offset": offset, "limit": limit, "items": items})
 }
 
-/// `/api/v1/ui/offers`: outstanding offers with their age.
+/// `/api/v1/ui/offers`: outstanding offers, newest first, with the names
+/// of their framework and agent.
 pub fn offers(core: &MasterCore, now: Duration) -> Value {
-    let _ = now;
-    let items: Vec<Value> = core
-        .offers
-        .values()
+    let mut offers: Vec<_> = core.offers.values().collect();
+    // Offer ids end in a sequence number (`<master>-O<n>`).
+    let seq = |id: &str| {
+        id.rsplit_once("-O")
+            .and_then(|(_, n)| n.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    offers.sort_unstable_by_key(|o| std::cmp::Reverse(seq(o.id.as_str())));
+    let items: Vec<Value> = offers
+        .into_iter()
         .map(|o| {
             json!({
                 "id": o.id.as_str(),
                 "framework_id": o.framework_id.as_str(),
+                "framework_name": core.frameworks.get(&o.framework_id).map(|f| f.info.name.clone()),
                 "agent_id": o.agent_id.as_str(),
+                "hostname": core.agents.get(&o.agent_id).map(|a| a.info.hostname.clone()),
                 "role": "*",
                 "resources": resources(&o.resources),
                 "expires_in_secs": o.expires_at.map(|t| t.saturating_sub(now).as_secs_f64()),
@@ -208,15 +325,30 @@ pub fn offers(core: &MasterCore, now: Duration) -> Value {
 /// `/api/v1/ui/tasks/{framework}/{task}`: one task with its history and
 /// where its sandbox lives.
 pub fn task_detail(core: &MasterCore, framework: &str, task: &str) -> Option<Value> {
-    let f = core.frameworks.get(&framework.into())?;
-    let t = f.tasks.get(&task.into()).or_else(|| {
-        f.completed_tasks
-            .iter()
-            .rev()
-            .find(|t| t.id.as_str() == task)
-    })?;
+    let (t, framework_name) = match core.frameworks.get(&framework.into()) {
+        Some(f) => (
+            f.tasks.get(&task.into()).or_else(|| {
+                f.completed_tasks
+                    .iter()
+                    .rev()
+                    .find(|t| t.id.as_str() == task)
+            })?,
+            &f.info.name,
+        ),
+        None => {
+            let f = core
+                .completed_frameworks
+                .iter()
+                .rev()
+                .find(|f| f.id.as_str() == framework)?;
+            (
+                f.tasks.iter().find(|t| t.id.as_str() == task)?,
+                &f.info.name,
+            )
+        }
+    };
     let mut v = task_json(t);
-    v["framework_name"] = json!(f.info.name);
+    v["framework_name"] = json!(framework_name);
     v["agent_endpoint"] = json!(core.agents.get(&t.agent_id).map(|a| a.endpoint.clone()));
     v["last_status"] = t
         .last_status

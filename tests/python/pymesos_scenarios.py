@@ -133,7 +133,11 @@ class TaskSpec(object):
     """A task waiting for an offer. `executor` is an ExecutorInfo dict or None (command task)."""
 
     def __init__(self, task_id, command=None, cpus=0.1, mem=32.0, executor=None, data=None,
-                 agent_id=None):
+                 agent_id=None, docker=None):
+        # docker: {"image": ..., "container_port": N} runs the command in a Docker container in
+        # BRIDGE mode, with container_port mapped to a host port taken from the offer.
+        self.docker = docker
+        self.host_port = None
         self.task_id = task_id
         self.command = command
         self.cpus = cpus
@@ -162,6 +166,19 @@ class TaskSpec(object):
             info["executor"] = executor
         else:
             info["command"] = {"value": self.command, "shell": True}
+        if self.docker is not None:
+            ranges = [r for res in offer.get("resources", []) if res.get("name") == "ports"
+                      for r in res.get("ranges", {}).get("range", [])]
+            self.host_port = int(ranges[0]["begin"])
+            info["resources"].append({"name": "ports", "type": "RANGES",
+                                      "ranges": {"range": [{"begin": self.host_port, "end": self.host_port}]}})
+            info["container"] = {
+                "type": "DOCKER",
+                "docker": {"image": self.docker["image"], "network": "BRIDGE",
+                           "port_mappings": [{"host_port": self.host_port,
+                                              "container_port": self.docker["container_port"],
+                                              "protocol": "tcp"}]},
+            }
         if self.data is not None:
             info["data"] = base64.b64encode(self.data.encode("utf-8")).decode("ascii")
         return info
@@ -508,7 +525,37 @@ def scenario_hold(run):
     run.stop_driver(driver)
 
 
+def scenario_docker(run):
+    """A Docker task (busybox httpd, BRIDGE, a port mapping) runs; prints its host port; killed on a stdin line."""
+    args = run.args
+    sched = ScenarioScheduler(run.rec)
+    tid = run.task_id("docker")
+    spec = TaskSpec(tid, "httpd -f -p 8080 -h /www", mem=64.0, agent_id=args.agent_id,
+                    docker={"image": "strata-test/busybox:latest", "container_port": 8080})
+    sched.queue([spec])
+    driver = run.start_driver(sched, run.framework_info("strata-e2e-docker"))
+    run.result["framework_id"] = run.wait_registered()
+    run.wait_states("TASK_RUNNING", [tid], ["TASK_RUNNING"])
+    print("RUNNING %s %s %s" % (sched.launched[tid], tid, spec.host_port))
+    sys.stdout.flush()
+    got_line = threading.Event()
+
+    def read_stdin():
+        sys.stdin.readline()
+        got_line.set()
+    threading.Thread(target=read_stdin, daemon=True).start()
+    while not got_line.wait(0.25):
+        if time.time() > run.deadline:
+            raise ScenarioFailed("nobody released the docker task (no line on stdin) before the timeout")
+    driver.killTask({"value": tid})
+    run.wait_states("TASK_KILLED after killTask", [tid], ["TASK_KILLED"])
+    with run.rec.cond:
+        run.result["tasks"] = {tid: list(run.rec.states[tid])}
+    run.stop_driver(driver)
+
+
 SCENARIOS = {
+    "docker": scenario_docker,
     "launch": scenario_launch,
     "kill": scenario_kill,
     "failover": scenario_failover,
@@ -535,7 +582,7 @@ def emit(result):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenario", required=True, choices=sorted(SCENARIOS))
-    parser.add_argument("--master", required=True, help="host:port of the master (no scheme)")
+    parser.add_argument("--master", required=True, help="host:port of the master (no scheme), or zk://host:port/path")
     parser.add_argument("--timeout", type=float, default=60.0, help="overall timeout in seconds")
     parser.add_argument("--tasks", type=int, default=None, help="number of tasks (launch: 5, executor: 2)")
     parser.add_argument("--agent-id", default=None, help="agent to launch on (agent_lost, hold)")
@@ -543,8 +590,8 @@ def main():
     parser.add_argument("--executor-python", default=None,
                         help="python that runs pymesos_executor.py (default: this interpreter)")
     args = parser.parse_args()
-    if "://" in args.master:
-        parser.error("--master must be host:port without a scheme (pymesos does not strip it)")
+    if "://" in args.master and not args.master.startswith(("zk://", "zoo://")):
+        parser.error("--master must be host:port without a scheme, or a zk:// URL (pymesos does not strip http://)")
     if args.tasks is None:
         args.tasks = 2 if args.scenario == "executor" else 5
 

@@ -42,6 +42,11 @@ pub struct ClusterConfig {
     pub max_agent_ping_timeouts: u32,
     /// `--framework_heartbeat_interval` of the master.
     pub framework_heartbeat_interval: String,
+    /// Number of masters (more than one needs `zk`).
+    pub masters: usize,
+    /// `zk://host:port/path`: masters elect a leader there (`--zk`) and agents
+    /// follow it (`--master zk://...`).
+    pub zk: Option<String>,
 }
 
 impl ClusterConfig {
@@ -55,6 +60,8 @@ impl ClusterConfig {
             agent_ping_timeout: "1secs".to_string(),
             max_agent_ping_timeouts: 3,
             framework_heartbeat_interval: "2secs".to_string(),
+            masters: 1,
+            zk: None,
         }
     }
 
@@ -168,8 +175,12 @@ fn make_cluster_dir() -> PathBuf {
 #[derive(Debug)]
 pub struct TestCluster {
     dir: PathBuf,
-    master: Proc,
-    master_port: u16,
+    masters: Vec<Proc>,
+    master_ports: Vec<u16>,
+    /// The command line of each master, to restart it identically.
+    master_args: Vec<Vec<String>>,
+    /// Indices of masters killed on purpose.
+    killed_masters: Vec<usize>,
     agents: Vec<Proc>,
     agent_ports: Vec<u16>,
     /// The command line of each agent, to restart it identically.
@@ -192,18 +203,24 @@ impl TestCluster {
     /// Starts a cluster as configured; panics with the logs if it does not come up in time.
     pub fn start_with(config: ClusterConfig) -> TestCluster {
         let dir = make_cluster_dir();
-        let master_port = free_port();
-        let master_dir = dir.join("master");
-        fs::create_dir_all(&master_dir).expect("create the master work dir");
-        let master = Proc::spawn(
-            "master",
-            &dir,
-            &[
+        let mut masters = Vec::new();
+        let mut master_ports = Vec::new();
+        let mut master_args = Vec::new();
+        for m in 0..config.masters.max(1) {
+            let port = free_port();
+            let name = if m == 0 {
+                "master".to_string()
+            } else {
+                format!("master-{m}")
+            };
+            let master_dir = dir.join(&name);
+            fs::create_dir_all(&master_dir).expect("create the master work dir");
+            let mut args: Vec<String> = vec![
                 "master".into(),
                 "--ip".into(),
                 "127.0.0.1".into(),
                 "--port".into(),
-                master_port.to_string(),
+                port.to_string(),
                 "--work_dir".into(),
                 master_dir.display().to_string(),
                 "--agent_ping_timeout".into(),
@@ -212,12 +229,21 @@ impl TestCluster {
                 config.max_agent_ping_timeouts.to_string(),
                 "--framework_heartbeat_interval".into(),
                 config.framework_heartbeat_interval.clone(),
-            ],
-        );
+            ];
+            if let Some(zk) = &config.zk {
+                args.extend(["--zk".into(), zk.clone()]);
+            }
+            masters.push(Proc::spawn(&name, &dir, &args));
+            master_ports.push(port);
+            master_args.push(args);
+        }
+        let master_port = master_ports[0];
         let mut cluster = TestCluster {
             dir,
-            master,
-            master_port,
+            masters,
+            master_ports,
+            master_args,
+            killed_masters: Vec::new(),
             agents: Vec::new(),
             agent_ports: Vec::new(),
             agent_args: Vec::new(),
@@ -230,17 +256,18 @@ impl TestCluster {
             cluster.dir.display()
         );
 
-        let addr = cluster.master_addr();
         cluster.wait_for(
-            "the master to answer GET /health with 200",
+            "the leading master to answer GET /health with 200",
             START_TIMEOUT,
-            |_| {
+            |c| {
+                let addr = c.leader_addr()?;
                 http::get(&addr, "/health")
                     .ok()
                     .filter(|r| r.status == 200)
                     .map(|_| ())
             },
         );
+        let addr = config.zk.clone().unwrap_or_else(|| cluster.master_addr());
 
         for i in 0..config.agents {
             let port = free_port();
@@ -294,9 +321,57 @@ impl TestCluster {
         &self.dir
     }
 
-    /// `127.0.0.1:<master port>`, the form pymesos wants.
+    /// `127.0.0.1:<port>` of the leading master (of the first master while
+    /// none is known), the form pymesos wants.
     pub fn master_addr(&self) -> String {
-        format!("127.0.0.1:{}", self.master_port)
+        self.leader_addr()
+            .unwrap_or_else(|| format!("127.0.0.1:{}", self.master_ports[0]))
+    }
+
+    /// `127.0.0.1:<port>` of master `i`.
+    pub fn master_addr_of(&self, i: usize) -> String {
+        format!("127.0.0.1:{}", self.master_ports[i])
+    }
+
+    /// The index of the master that leads (its `/master/state` names itself as leader).
+    pub fn leader_index(&self) -> Option<usize> {
+        (0..self.master_ports.len())
+            .filter(|i| !self.killed_masters.contains(i))
+            .find(|&i| {
+                let Ok(r) = http::get(&self.master_addr_of(i), "/master/state") else {
+                    return false;
+                };
+                let Ok(v) = serde_json::from_slice::<Value>(&r.body) else {
+                    return false;
+                };
+                r.status == 200 && v["pid"].is_string() && v["pid"] == v["leader"]
+            })
+    }
+
+    /// `127.0.0.1:<port>` of the leading master, if one leads.
+    pub fn leader_addr(&self) -> Option<String> {
+        self.leader_index().map(|i| self.master_addr_of(i))
+    }
+
+    /// Starts master `i` again with its original command line (same port and
+    /// work dir, hence the same embedded store), after [`TestCluster::kill_master`].
+    pub fn restart_master(&mut self, i: usize) {
+        self.restarts += 1;
+        let name = format!("master-{i}-restart-{}", self.restarts);
+        eprintln!("[strata-tests] restarting master {i} as {name}");
+        let fresh = Proc::spawn(&name, &self.dir, &self.master_args[i]);
+        let old = std::mem::replace(&mut self.masters[i], fresh);
+        self.retired.push(old);
+        self.killed_masters.retain(|k| *k != i);
+    }
+
+    /// Kills master `i` with SIGKILL.
+    pub fn kill_master(&mut self, i: usize) {
+        let m = &mut self.masters[i];
+        eprintln!("[strata-tests] SIGKILL {} (pid {})", m.name, m.pid());
+        let _ = m.child.kill();
+        let _ = m.child.wait();
+        self.killed_masters.push(i);
     }
 
     /// `127.0.0.1:<port>` of agent `i`.
@@ -378,8 +453,13 @@ impl TestCluster {
     /// Panics (printing the logs via `Drop`) if the master or an agent not killed on purpose has exited.
     pub fn check_alive(&mut self) {
         let mut dead = Vec::new();
-        if let Some(status) = self.master.exited() {
-            dead.push(format!("master exited ({status})"));
+        for (i, m) in self.masters.iter_mut().enumerate() {
+            if self.killed_masters.contains(&i) {
+                continue;
+            }
+            if let Some(status) = m.exited() {
+                dead.push(format!("{} exited ({status})", m.name));
+            }
         }
         for (i, agent) in self.agents.iter_mut().enumerate() {
             if self.killed.contains(&i) {
@@ -570,7 +650,9 @@ impl Drop for TestCluster {
         for agent in self.agents.iter_mut().rev() {
             agent.stop();
         }
-        self.master.stop();
+        for m in self.masters.iter_mut().rev() {
+            m.stop();
+        }
         let strays = self.kill_strays();
         if !strays.is_empty() {
             // Let the kernel reap them, so that their cgroups are empty below.

@@ -111,6 +111,29 @@ pub enum Error {
         /// The pids still alive.
         pids: Vec<u32>,
     },
+
+    /// No Docker engine answers on the configured socket.
+    #[error("docker is unavailable: {0}")]
+    DockerUnavailable(String),
+
+    /// The image was missing (or a pull was forced) and could not be pulled.
+    #[error("failed to pull image {image:?}: {message}")]
+    ImagePull {
+        /// The image as named in the launch spec.
+        image: String,
+        /// What Docker said.
+        message: String,
+    },
+
+    /// A Docker launch spec asks for something Docker cannot do, e.g. port
+    /// mappings without bridge networking.
+    #[error("invalid docker launch: {0}")]
+    InvalidDockerSpec(String),
+
+    /// The Docker engine refused or failed an operation; the text names the
+    /// operation, the container and what Docker said.
+    #[error("docker: {0}")]
+    Docker(String),
 }
 
 /// The operating system's description of an I/O error, without Rust's

@@ -5,21 +5,29 @@
 //! for and destroying those processes, detecting the isolation the host
 //! offers, and reading a container's usage and OOM kills from its cgroups.
 //!
-//! It depends only on `strata-api`: never on the master, the agent, or the
-//! wire formats in `strata-proto`. The agent translates tasks into
+//! Of the workspace's crates it depends only on `strata-api`: never on the
+//! master, the agent, or the wire formats in `strata-proto`. The agent translates tasks into
 //! [`LaunchSpec`]s and reports [`Termination`]s back as status updates.
 //!
-//! The containerizer here forks processes directly (Mesos calls this the
-//! "mesos" containerizer; it lives in [`mesos`] and its types are re-exported
-//! at the crate root). A Docker containerizer can be added beside it as a
-//! sibling module sharing [`LaunchSpec`], [`Termination`], [`Usage`] and
-//! [`Error`].
+//! It has two containerizers, each in its own module with its types
+//! re-exported at the crate root:
+//! - [`mesos`] forks processes directly (Mesos calls this the "mesos"
+//!   containerizer): [`Containerizer`] runs a [`LaunchSpec`].
+//! - [`docker`] runs tasks that name an image as Docker containers through
+//!   the engine's API (bollard, unix socket only): [`DockerContainerizer`]
+//!   runs a [`DockerLaunchSpec`], streams the container's output into the
+//!   sandbox, and finds its containers again after an agent restart.
+//!
+//! Both share [`Limits`], [`Termination`], [`Usage`] and [`Error`].
 //!
 //! Nothing silently falls back: if cgroups are disabled or unusable,
 //! [`Containerizer::isolation`] says so with [`Isolation::None`] and a reason,
-//! and the agent advertises that.
+//! and the agent advertises that; if no Docker engine answers,
+//! [`DockerContainerizer::connect`] fails with [`Error::DockerUnavailable`]
+//! saying why.
 
 mod cgroups;
+pub mod docker;
 mod error;
 pub mod mesos;
 
@@ -31,6 +39,10 @@ use std::path::PathBuf;
 use std::process::ExitStatus;
 
 pub use cgroups::Isolation;
+pub use docker::{
+    DockerConfig, DockerContainer, DockerContainerizer, DockerLaunchSpec, DockerNetwork,
+    PortMapping, RecoveredContainer, VolumeMount,
+};
 pub use error::{Error, Result};
 pub use mesos::{Container, Containerizer, ContainerizerConfig};
 
@@ -133,7 +145,8 @@ impl Termination {
     }
 }
 
-/// A container's resource usage, read from its cgroups.
+/// A container's resource usage, read from its cgroups (directly, or through
+/// the Docker engine).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Usage {
     /// Resident anonymous memory (v1 `total_rss`, v2 `anon`), in bytes.

@@ -5,6 +5,8 @@
 
 mod bad_input;
 mod cgroups;
+mod docker;
+mod ha;
 mod operator;
 mod pymesos;
 mod recovery;

@@ -98,3 +98,54 @@ fn a_restarted_agent_keeps_its_tasks_running() {
     run.send_line("release");
     run.finish().assert_ok();
 }
+
+#[test]
+fn a_restarted_master_with_the_embedded_store_gets_its_cluster_back() {
+    let Some(python) = prereq::python(
+        "recovery::a_restarted_master_with_the_embedded_store_gets_its_cluster_back",
+    ) else {
+        return;
+    };
+    let mut config = ClusterConfig::new(1);
+    config.agent_ping_timeout = "2secs".into();
+    config.max_agent_ping_timeouts = 10;
+    let mut cluster = TestCluster::start_with(config);
+    let agent_id = cluster.agent_id(0);
+    let mut run = ScenarioRun::spawn(&python, &cluster, "hold", &[]);
+    let line = run.wait_line("RUNNING ", Duration::from_secs(45));
+    let task_id = line
+        .split_whitespace()
+        .nth(2)
+        .expect("RUNNING <agent> <task>")
+        .to_string();
+
+    cluster.kill_master(0);
+    cluster.restart_master(0);
+    cluster.wait_for(
+        "the agent and the framework to come back to the restarted master with the task running",
+        Duration::from_secs(40),
+        |c| {
+            let state = c.try_master_state()?;
+            let agent_back = state["slaves"]
+                .as_array()?
+                .iter()
+                .any(|s| s["id"] == agent_id.as_str() && s["active"] == Value::Bool(true));
+            let framework_back = state["frameworks"]
+                .as_array()?
+                .iter()
+                .any(|f| f["connected"] == Value::Bool(true));
+            (agent_back
+                && framework_back
+                && task_state(&state, &task_id).as_deref() == Some("TASK_RUNNING"))
+            .then_some(())
+        },
+    );
+    let metrics = cluster.metrics();
+    assert_eq!(
+        metrics["master/tasks_lost"].as_f64(),
+        Some(0.0),
+        "no task declared lost: {metrics}"
+    );
+    run.send_line("release");
+    run.finish().assert_ok();
+}
