@@ -32,8 +32,27 @@ assert md.version("pymesos") == "$PYMESOS_VERSION", md.version("pymesos")
 EOF
 }
 
+# The other real clients the tests drive: the official Kubernetes client and
+# marathon-python. Pure Python wheels; installed only when missing.
+CLIENTS=("kubernetes==37.0.2" "marathon==0.13.0")
+install_clients() {
+    local missing=()
+    for req in "${CLIENTS[@]}"; do
+        local name="${req%%==*}" version="${req##*==}"
+        if ! "$vpy" -c "import importlib.metadata as md, sys; sys.exit(md.version('$name') != '$version')" >/dev/null 2>&1; then
+            missing+=("$req")
+        fi
+    done
+    if ((${#missing[@]})); then
+        say "installing ${missing[*]}"
+        "$vpy" -m pip install --quiet --disable-pip-version-check "${missing[@]}" \
+            || die "pip install ${missing[*]} failed"
+    fi
+}
+
 if [[ -x "$vpy" ]] && check_imports; then
-    say "venv at $venv already has pymesos $PYMESOS_VERSION, http-parser and kazoo: nothing to do"
+    say "venv at $venv already has pymesos $PYMESOS_VERSION, http-parser and kazoo"
+    install_clients
     exit 0
 fi
 
@@ -96,3 +115,4 @@ if ! check_imports; then
     die "the venv at $venv was built but pymesos/http_parser/kazoo do not import"
 fi
 say "ok: $("$vpy" -c 'import pymesos; print(pymesos.__file__)')"
+install_clients

@@ -38,6 +38,10 @@ enum Command {
     Master(MasterArgs),
     /// Run an agent.
     Agent(AgentArgs),
+    /// Run the Kubernetes framework: an API server kubectl talks to (port 8888).
+    Kubernetes(KubernetesArgs),
+    /// Run the Marathon framework: long-running apps from Marathon app JSON (port 8080).
+    Marathon(MarathonArgs),
     /// Run a whole cluster on this machine: a master and agents on loopback.
     Dev(DevArgs),
     /// Executors that agents start; not for direct use.
@@ -209,6 +213,38 @@ impl AgentArgs {
 }
 
 #[derive(Args, Clone)]
+struct KubernetesArgs {
+    /// Address of the Kubernetes API server.
+    #[arg(long, env = "STRATA_K8S_LISTEN", default_value = "127.0.0.1:8888")]
+    listen: SocketAddr,
+    /// The master, as host:port.
+    #[arg(long, env = "STRATA_MASTER", default_value = "127.0.0.1:5050")]
+    master: String,
+    /// Directory of the embedded object store.
+    #[arg(long = "work_dir", env = "STRATA_WORK_DIR")]
+    work_dir: Option<PathBuf>,
+    /// Keep the objects in ZooKeeper instead: zk://host:port/path.
+    #[arg(long, env = "STRATA_ZK")]
+    zk: Option<String>,
+}
+
+#[derive(Args, Clone)]
+struct MarathonArgs {
+    /// Address of Marathon's REST API.
+    #[arg(long, env = "STRATA_MARATHON_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// The master, as host:port (or zk://host:port/path).
+    #[arg(long, env = "STRATA_MASTER", default_value = "127.0.0.1:5050")]
+    master: String,
+    /// Directory of the embedded state store.
+    #[arg(long = "work_dir", env = "STRATA_WORK_DIR")]
+    work_dir: Option<PathBuf>,
+    /// Keep the state in ZooKeeper instead: zk://host:port/path.
+    #[arg(long, env = "STRATA_ZK")]
+    zk: Option<String>,
+}
+
+#[derive(Args, Clone)]
 struct DevArgs {
     /// IP address for every component.
     #[arg(long, default_value = "127.0.0.1")]
@@ -282,6 +318,30 @@ async fn run(command: Command) -> Result<()> {
             a.server.await??;
             info!("agent stopped");
         }
+        Command::Kubernetes(args) => {
+            let mut c = strata_frameworks_kubernetes::KubernetesConfig::new(
+                args.work_dir
+                    .unwrap_or_else(|| std::env::temp_dir().join("strata-kubernetes")),
+            );
+            c.listen = args.listen;
+            c.master = args.master;
+            c.store_url = args.zk;
+            strata_frameworks_kubernetes::run(c, shutdown_signal())
+                .await
+                .context("the kubernetes framework failed")?;
+        }
+        Command::Marathon(args) => {
+            let mut c = strata_frameworks_marathon::MarathonConfig::new(
+                args.master,
+                args.work_dir
+                    .unwrap_or_else(|| std::env::temp_dir().join("strata-marathon")),
+            );
+            c.listen = args.listen;
+            c.store_url = args.zk;
+            strata_frameworks_marathon::run(c, shutdown_signal())
+                .await
+                .context("the marathon framework failed")?;
+        }
         Command::Dev(args) => dev(args).await?,
         Command::Bench(cmd) => bench::run(cmd).await?,
         Command::Executor(_) => unreachable!("handled before the runtime starts"),
@@ -324,8 +384,22 @@ async fn dev(args: DevArgs) -> Result<()> {
         let listen = SocketAddr::new(args.ip, port);
         let mut c = AgentConfig::new(master.addr.to_string(), listen);
         c.work_dir = work_root.join(format!("agent-{port}"));
-        c.resources = per_agent.clone();
-        c.attributes = format!("agent:{i}");
+        // Agents of one machine share its ports: give each its own slice of
+        // 31000-32000 so two tasks never get the same host port.
+        c.resources = per_agent.clone().map(|mut r| {
+            let slice = 1001 / u64::from(args.agents.max(1));
+            let begin = 31000 + u64::from(i) * slice;
+            r.subtract(&Resources::new().with_range("ports", 0, u64::from(u16::MAX)));
+            r.add_range(
+                "ports",
+                strata_api::Range {
+                    begin,
+                    end: begin + slice - 1,
+                },
+            );
+            r
+        });
+        c.attributes = format!("agent:dev-{i}");
         c.isolation = if args.isolation == "none" {
             IsolationMode::None
         } else {
@@ -337,6 +411,24 @@ async fn dev(args: DevArgs) -> Result<()> {
             .with_context(|| format!("cannot start an agent on {listen}"))?;
         agents.push(a);
     }
+    let mut k8s = strata_frameworks_kubernetes::KubernetesConfig::new(work_root.join("kubernetes"));
+    k8s.listen = SocketAddr::new(args.ip, 8888);
+    k8s.master = master.addr.to_string();
+    let k8s_listen = k8s.listen;
+    let k8s_task = tokio::spawn(strata_frameworks_kubernetes::run(
+        k8s,
+        stopped(stop_rx.clone()),
+    ));
+    let mut marathon = strata_frameworks_marathon::MarathonConfig::new(
+        master.addr.to_string(),
+        work_root.join("marathon"),
+    );
+    marathon.listen = SocketAddr::new(args.ip, 8080);
+    let marathon_listen = marathon.listen;
+    let marathon_task = tokio::spawn(strata_frameworks_marathon::run(
+        marathon,
+        stopped(stop_rx.clone()),
+    ));
     println!("Strata dev cluster is up:");
     println!(
         "  master     http://{}  (Mesos v1 scheduler API: /api/v1/scheduler, state: /master/state)",
@@ -349,6 +441,8 @@ async fn dev(args: DevArgs) -> Result<()> {
             work_root.display()
         );
     }
+    println!("  kubernetes http://{k8s_listen}  (kubectl -s http://{k8s_listen} get pods)");
+    println!("  marathon   http://{marathon_listen}  (curl -X POST -H 'Content-Type: application/json' --data @app.json http://{marathon_listen}/v2/apps)");
     if let Some(r) = &per_agent {
         println!("  each agent offers {r}");
     }
@@ -361,6 +455,12 @@ async fn dev(args: DevArgs) -> Result<()> {
     println!("stopping...");
     let _ = stop_tx.send(true);
     let _ = master.server.await;
+    if let Ok(Err(e)) = marathon_task.await {
+        eprintln!("the marathon framework stopped with an error: {e}");
+    }
+    if let Ok(Err(e)) = k8s_task.await {
+        eprintln!("the kubernetes framework stopped with an error: {e}");
+    }
     for a in agents {
         let _ = a.server.await;
     }

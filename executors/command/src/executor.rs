@@ -13,6 +13,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::ExecutorConfig;
 use crate::error::Error;
+use crate::health::{HealthChecker, HealthEvent};
 use crate::process::{self, TaskProcess};
 
 /// The grace period of a kill when neither the KILL nor the task names one.
@@ -67,6 +68,10 @@ struct Running {
     task_id: v1::TaskId,
     process: TaskProcess,
     kill: Kill,
+    /// The health checker, when the task has a health check.
+    health: Option<HealthChecker>,
+    /// The last health verdict reported.
+    healthy: Option<bool>,
 }
 
 /// Where a running task is in being killed.
@@ -91,6 +96,7 @@ struct Pending {
 enum Input {
     Event(Option<strata_client::Result<Box<v1::ExecutorEvent>>>),
     Exited(std::io::Result<std::process::ExitStatus>),
+    Health(HealthEvent),
     Timer,
 }
 
@@ -141,6 +147,7 @@ impl Executor {
                 Input::Event(Some(Err(e))) => warn!(error = %e, "bad event from the agent"),
                 Input::Event(None) => self.disconnected("the agent closed the event stream"),
                 Input::Exited(status) => self.on_exit(status),
+                Input::Health(event) => self.on_health(event),
                 Input::Timer => self.on_timer().await?,
             }
             self.flush_updates().await;
@@ -153,9 +160,12 @@ impl Executor {
             Link::Connected { events, .. } => Some(events),
             Link::Disconnected { .. } => None,
         };
-        let process = match &mut self.task {
-            Task::Running(running) => Some(&mut running.process),
-            _ => None,
+        let (process, health) = match &mut self.task {
+            Task::Running(running) => (
+                Some(&mut running.process),
+                running.health.as_mut().map(|h| &mut h.events),
+            ),
+            _ => (None, None),
         };
         tokio::select! {
             event = async {
@@ -170,6 +180,12 @@ impl Executor {
                     None => future::pending().await,
                 }
             } => Input::Exited(status),
+            Some(event) = async {
+                match health {
+                    Some(events) => events.recv().await,
+                    None => future::pending().await,
+                }
+            } => Input::Health(event),
             () = async {
                 match deadline {
                     Some(at) => sleep_until(at).await,
@@ -349,19 +365,35 @@ impl Executor {
             }
         }
         self.send(&task_id, v1::TaskState::TaskStarting, "", None);
-        let spawned = process::command(&info, self.config.sandbox.as_deref()).and_then(|c| {
-            info!(task_id = %task_id.value, "launching command: {}", process::describe(&info));
-            TaskProcess::spawn(c).map_err(|e| e.to_string())
-        });
+        let spawned = crate::fetch::fetch_all(&info, self.config.sandbox.as_deref())
+            .and_then(|()| process::command(&info, self.config.sandbox.as_deref()))
+            .and_then(|c| {
+                info!(task_id = %task_id.value, "launching command: {}", process::describe(&info));
+                TaskProcess::spawn(c).map_err(|e| e.to_string())
+            });
         match spawned {
             Ok(process) => {
                 info!(task_id = %task_id.value, pid = process.pid(), "command started");
                 self.send(&task_id, v1::TaskState::TaskRunning, "", None);
+                let health = match HealthChecker::start(
+                    &info,
+                    self.config.sandbox.clone(),
+                    Instant::now(),
+                ) {
+                    Some(Ok(checker)) => Some(checker),
+                    Some(Err(e)) => {
+                        warn!(task_id = %task_id.value, error = %e, "health check not usable; not checking");
+                        None
+                    }
+                    None => None,
+                };
                 self.task = Task::Running(Box::new(Running {
                     info,
                     task_id,
                     process,
                     kill: Kill::NotRequested,
+                    health,
+                    healthy: None,
                 }));
             }
             Err(e) => {
@@ -447,6 +479,40 @@ impl Executor {
         }
     }
 
+    // --- health ---
+
+    fn on_health(&mut self, event: HealthEvent) {
+        let Task::Running(running) = &mut self.task else {
+            return;
+        };
+        let task_id = running.task_id.clone();
+        match event {
+            HealthEvent::Changed { healthy, message } => {
+                running.healthy = Some(healthy);
+                info!(task_id = %task_id.value, healthy, %message, "task health changed");
+                self.send_status(
+                    &task_id,
+                    v1::TaskState::TaskRunning,
+                    &message,
+                    Some(v1::TaskStatusReason::ReasonTaskHealthCheckStatusUpdated),
+                    Some(healthy),
+                );
+            }
+            HealthEvent::Kill { message } => {
+                running.healthy = Some(false);
+                running.health = None;
+                let grace = running
+                    .info
+                    .kill_policy
+                    .as_ref()
+                    .and_then(grace_period)
+                    .unwrap_or(DEFAULT_KILL_GRACE_PERIOD);
+                warn!(task_id = %task_id.value, %message, "task failed its health checks; killing it");
+                self.kill(grace);
+            }
+        }
+    }
+
     // --- the process ---
 
     fn on_exit(&mut self, status: std::io::Result<std::process::ExitStatus>) {
@@ -458,8 +524,11 @@ impl Executor {
             task_id,
             kill,
             process,
+            health,
+            healthy,
         } = *running;
         drop(process);
+        drop(health);
         let killed_by_us = !matches!(kill, Kill::NotRequested);
         match status {
             Ok(status) => {
@@ -474,7 +543,7 @@ impl Executor {
                     ),
                 }
                 let outcome = process::outcome(status, killed_by_us);
-                self.send(&task_id, outcome.state, &outcome.message, None);
+                self.send_status(&task_id, outcome.state, &outcome.message, None, healthy);
             }
             Err(e) => {
                 warn!(task_id = %task_id.value, error = %e, "cannot wait for the command");
@@ -619,6 +688,18 @@ impl Executor {
         message: &str,
         reason: Option<v1::TaskStatusReason>,
     ) {
+        self.send_status(task_id, state, message, reason, None);
+    }
+
+    /// [`Executor::send`] with the task's health, when it has a health check.
+    fn send_status(
+        &mut self,
+        task_id: &v1::TaskId,
+        state: v1::TaskState,
+        message: &str,
+        reason: Option<v1::TaskStatusReason>,
+        healthy: Option<bool>,
+    ) {
         let status = v1::TaskStatus {
             task_id: Some(task_id.clone()),
             state: state as i32,
@@ -629,6 +710,7 @@ impl Executor {
             executor_id: Some(self.client.executor_id().clone()),
             timestamp: Some(now_secs()),
             uuid: Some(uuid::Uuid::new_v4().as_bytes().to_vec()),
+            healthy,
             ..Default::default()
         };
         info!(task_id = %task_id.value, state = state_name(state as i32), %message, "status update");

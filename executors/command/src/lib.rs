@@ -8,7 +8,13 @@
 //! and the terminal state, kills the task on KILL or SHUTDOWN (SIGTERM, then
 //! SIGKILL after the grace period), keeps every status update until the agent
 //! acknowledges it and re-subscribes with them if the agent goes away. It
-//! exits once the terminal update is acknowledged.
+//! exits once the terminal update is acknowledged. A task with a
+//! `health_check` (HTTP, TCP or COMMAND) is checked beside it as Mesos does:
+//! changes of health are reported as TASK_RUNNING updates with `healthy` set
+//! and reason REASON_TASK_HEALTH_CHECK_STATUS_UPDATED, and a task that fails
+//! `consecutive_failures` checks in a row is killed. The command's `uris`
+//! (absolute local paths, `file://` and `http://`) are fetched into the
+//! sandbox before it starts.
 //!
 //! This crate talks to the agent only through `strata-client`'s
 //! [`ExecutorClient`](strata_client::ExecutorClient), over the public API. It
@@ -17,6 +23,8 @@
 mod config;
 mod error;
 mod executor;
+mod fetch;
+mod health;
 mod process;
 
 pub use config::{

@@ -538,3 +538,162 @@ async fn an_unreachable_agent_is_given_up_after_the_recovery_timeout() {
         "{e}"
     );
 }
+
+// === health checks (TaskInfo.health_check, run beside the task) ===
+
+fn with_check(mut task: v1::TaskInfo, check: v1::HealthCheck) -> v1::TaskInfo {
+    task.health_check = Some(check);
+    task
+}
+
+fn fast_check(kind: v1::HealthCheckType, consecutive_failures: u32) -> v1::HealthCheck {
+    v1::HealthCheck {
+        r#type: Some(kind as i32),
+        delay_seconds: Some(0.0),
+        interval_seconds: Some(0.1),
+        timeout_seconds: Some(2.0),
+        consecutive_failures: Some(consecutive_failures),
+        grace_period_seconds: Some(0.0),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_command_health_check_reports_health_changes_and_kills_after_consecutive_failures() {
+    let dir = sandbox("health-command");
+    let _ = std::fs::remove_file(dir.join("healthy"));
+    let dir_for_config = dir.clone();
+    let mut h = Harness::start_with(&[], move |c| c.sandbox = Some(dir_for_config)).await;
+    let mut check = fast_check(v1::HealthCheckType::Command, 20);
+    // Failures before the file exists fall in the grace period.
+    check.grace_period_seconds = Some(5.0);
+    check.command = Some(v1::CommandInfo {
+        value: Some("test -f healthy".into()),
+        ..Default::default()
+    });
+    // Healthy once the file exists; unhealthy when it goes; killed after 20 failures.
+    let task = with_check(
+        shell_task("t1", "touch healthy; sleep 1; rm healthy; sleep 100"),
+        check,
+    );
+    h.push(launch(task)).await;
+    h.expect("t1", TaskStarting, None).await;
+    h.expect("t1", TaskRunning, None).await;
+    let healthy = h.expect("t1", TaskRunning, None).await;
+    assert_eq!(healthy.healthy, Some(true), "{healthy:?}");
+    assert_eq!(
+        healthy.reason,
+        Some(v1::TaskStatusReason::ReasonTaskHealthCheckStatusUpdated as i32)
+    );
+    let unhealthy = h.expect("t1", TaskRunning, None).await;
+    assert_eq!(unhealthy.healthy, Some(false), "{unhealthy:?}");
+    let killed = h.expect("t1", TaskKilled, None).await;
+    assert_eq!(killed.healthy, Some(false), "{killed:?}");
+    assert_eq!(h.exit_code().await.unwrap(), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn tcp_and_http_health_checks_probe_the_task_port() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port() as u32;
+    // A tiny HTTP server standing in for the task's port.
+    let server = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf).await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    for kind in [v1::HealthCheckType::Tcp, v1::HealthCheckType::Http] {
+        let mut h = Harness::start(&[]).await;
+        let mut check = fast_check(kind, 3);
+        match kind {
+            v1::HealthCheckType::Tcp => check.tcp = Some(v1::TcpCheckInfo { port }),
+            _ => {
+                check.http = Some(v1::HttpCheckInfo {
+                    scheme: Some("http".into()),
+                    port,
+                    path: Some("/health".into()),
+                    statuses: vec![],
+                })
+            }
+        }
+        h.push(launch(with_check(shell_task("t1", "sleep 100"), check)))
+            .await;
+        h.expect("t1", TaskStarting, None).await;
+        h.expect("t1", TaskRunning, None).await;
+        let healthy = h.expect("t1", TaskRunning, None).await;
+        assert_eq!(healthy.healthy, Some(true), "{kind:?}: {healthy:?}");
+        h.push(kill("t1", Some(Duration::from_secs(1)))).await;
+        let killed = h.expect("t1", TaskKilled, None).await;
+        assert_eq!(killed.healthy, Some(true));
+        assert_eq!(h.exit_code().await.unwrap(), 0);
+    }
+    server.abort();
+}
+
+#[tokio::test]
+async fn failures_within_the_grace_period_are_ignored() {
+    let mut h = Harness::start(&[]).await;
+    let mut check = fast_check(v1::HealthCheckType::Tcp, 1);
+    check.tcp = Some(v1::TcpCheckInfo { port: 1 });
+    check.grace_period_seconds = Some(60.0);
+    h.push(launch(with_check(shell_task("t1", "sleep 100"), check)))
+        .await;
+    h.expect("t1", TaskStarting, None).await;
+    h.expect("t1", TaskRunning, None).await;
+    // Within the grace period nothing is reported and nothing is killed.
+    assert!(timeout(Duration::from_millis(800), h.updates.recv())
+        .await
+        .is_err());
+    h.push(kill("t1", Some(Duration::from_secs(1)))).await;
+    let killed = h.expect("t1", TaskKilled, None).await;
+    assert_eq!(killed.healthy, None);
+    assert_eq!(h.exit_code().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn uris_are_fetched_into_the_sandbox_before_the_command_starts() {
+    let dir = sandbox("fetch");
+    let source = std::env::temp_dir().join(format!("strata-fetch-src-{}.sh", std::process::id()));
+    std::fs::write(&source, "#!/bin/sh\necho fetched-ok\n").unwrap();
+    let dir_for_config = dir.clone();
+    let mut h = Harness::start_with(&[], move |c| c.sandbox = Some(dir_for_config)).await;
+    let mut task = shell_task("t1", "./tool.sh > out.txt");
+    task.command.as_mut().unwrap().uris = vec![v1::CommandUri {
+        value: format!("file://{}", source.display()),
+        executable: Some(true),
+        output_file: Some("tool.sh".into()),
+        ..Default::default()
+    }];
+    h.push(launch(task)).await;
+    h.expect("t1", TaskStarting, None).await;
+    h.expect("t1", TaskRunning, None).await;
+    h.expect("t1", TaskFinished, None).await;
+    assert_eq!(
+        std::fs::read_to_string(dir.join("out.txt")).unwrap(),
+        "fetched-ok\n"
+    );
+    // A missing file fails the task before anything runs.
+    let mut h = Harness::start(&[]).await;
+    let mut task = shell_task("t2", "true");
+    task.command.as_mut().unwrap().uris = vec![v1::CommandUri {
+        value: "/nonexistent/strata-file".into(),
+        ..Default::default()
+    }];
+    h.push(launch(task)).await;
+    h.expect("t2", TaskStarting, None).await;
+    let failed = h.expect("t2", TaskFailed, None).await;
+    assert!(failed.message.unwrap().contains("failed to fetch"));
+    let _ = std::fs::remove_file(source);
+    let _ = std::fs::remove_dir_all(&dir);
+}
