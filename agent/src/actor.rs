@@ -143,6 +143,23 @@ pub enum AgentEvent {
         /// The rendering.
         reply: oneshot::Sender<serde_json::Value>,
     },
+    /// The running containers, for `/monitor/statistics`.
+    Containers {
+        /// The containers and the containerizers that measure them.
+        reply: oneshot::Sender<Monitored>,
+    },
+}
+
+/// What `/monitor/statistics` measures: every running container.
+pub struct Monitored {
+    /// The process containerizer.
+    pub containerizer: Containerizer,
+    /// The Docker containerizer, if any.
+    pub docker: Option<strata_agent_containerizer::DockerContainerizer>,
+    /// `(framework, executor, source, container)` of process containers.
+    pub processes: Vec<(String, String, String, Container)>,
+    /// `(framework, task, container)` of Docker tasks.
+    pub dockers: Vec<(String, String, strata_agent_containerizer::DockerContainer)>,
 }
 
 /// A cheap handle to the agent actor.
@@ -284,6 +301,10 @@ pub struct Agent {
     docker_status: String,
     /// Docker tasks run by the agent itself.
     docker_tasks: BTreeMap<(FrameworkId, TaskId), DockerTask>,
+    /// True until recovery from the checkpoint is complete.
+    recovering: bool,
+    /// Registrations asked for while recovering.
+    pending_register: Vec<oneshot::Sender<internal::Register>>,
 }
 
 fn unix_now() -> f64 {
@@ -327,6 +348,8 @@ pub fn spawn(
         },
         docker: docker.ok(),
         docker_tasks: BTreeMap::new(),
+        recovering: false,
+        pending_register: Vec::new(),
     };
     tokio::spawn(async move {
         agent.recover();
@@ -353,7 +376,14 @@ impl Agent {
     fn handle(&mut self, ev: AgentEvent) {
         match ev {
             AgentEvent::BuildRegister { reply } => {
-                let _ = reply.send(self.register_message());
+                if self.recovering {
+                    // Registering before recovery is complete would report
+                    // fewer tasks than run, and the master would call the
+                    // missing ones lost.
+                    self.pending_register.push(reply);
+                } else {
+                    let _ = reply.send(self.register_message());
+                }
             }
             AgentEvent::LinkUp { tx } => {
                 self.link = Some(tx);
@@ -417,6 +447,34 @@ impl Agent {
             }
             AgentEvent::Query { reply } => {
                 let _ = reply.send(crate::state_json::state(self));
+            }
+            AgentEvent::Containers { reply } => {
+                let processes = self
+                    .executors
+                    .values()
+                    .filter_map(|e| {
+                        let c = e.container.clone()?;
+                        Some((
+                            e.framework_id.to_string(),
+                            e.id.to_string(),
+                            e.info.source.clone().unwrap_or_default(),
+                            c,
+                        ))
+                    })
+                    .collect();
+                let dockers = self
+                    .docker_tasks
+                    .iter()
+                    .filter_map(|((f, t), d)| {
+                        Some((f.to_string(), t.to_string(), d.container.clone()?))
+                    })
+                    .collect();
+                let _ = reply.send(Monitored {
+                    containerizer: self.containerizer.clone(),
+                    docker: self.docker.clone(),
+                    processes,
+                    dockers,
+                });
             }
         }
     }
@@ -1705,6 +1763,14 @@ impl Agent {
     }
 
     // === time ===
+
+    /// Recovery is complete: answer the registrations that waited for it.
+    pub(crate) fn recovered(&mut self) {
+        self.recovering = false;
+        for reply in std::mem::take(&mut self.pending_register) {
+            let _ = reply.send(self.register_message());
+        }
+    }
 
     fn tick(&mut self) {
         let now = Instant::now();

@@ -51,6 +51,8 @@ pub fn router(handle: AgentHandle) -> Router {
         .route("/files/read", get(read))
         .route("/files/read.json", get(read))
         .route("/files/download", get(download))
+        .route("/monitor/statistics", get(statistics))
+        .route("/monitor/statistics.json", get(statistics))
         .route("/health", get(|| async { StatusCode::OK }))
         .route("/version", get(|| async { Json(serde_json::json!({"version": strata_proto::MESOS_COMPAT_VERSION, "strata_version": env!("CARGO_PKG_VERSION")})) }))
         .layer(DefaultBodyLimit::max(16 * 1024 * 1024))
@@ -68,6 +70,53 @@ async fn state(State(h): State<AgentHandle>) -> Response {
         Some(v) => Json(v).into_response(),
         None => unavailable(),
     }
+}
+
+/// `/monitor/statistics`: resource usage of every running container, in
+/// Mesos's shape (`executor_id`, `framework_id`, `source`, `statistics`).
+async fn statistics(State(h): State<AgentHandle>) -> Response {
+    let (reply, rx) = oneshot::channel();
+    h.send(AgentEvent::Containers { reply });
+    let Ok(m) = rx.await else {
+        return unavailable();
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64();
+    let stats = |u: Option<strata_agent_containerizer::Usage>,
+                 cpus_limit: Option<f64>,
+                 mem_limit: Option<f64>| {
+        let mut v = serde_json::json!({"timestamp": now});
+        if let Some(u) = u {
+            v["mem_rss_bytes"] = serde_json::json!(u.mem_rss_bytes);
+            v["cpus_user_time_secs"] = serde_json::json!(u.cpu_seconds);
+            v["cpus_system_time_secs"] = serde_json::json!(0.0);
+        }
+        if let Some(c) = cpus_limit {
+            v["cpus_limit"] = serde_json::json!(c);
+        }
+        if let Some(mb) = mem_limit {
+            v["mem_limit_bytes"] = serde_json::json!((mb * 1024.0 * 1024.0) as u64);
+        }
+        v
+    };
+    let mut out = Vec::new();
+    for (fid, eid, source, c) in &m.processes {
+        out.push(serde_json::json!({
+            "framework_id": fid, "executor_id": eid, "executor_name": "", "source": source,
+            "container_id": c.id, "statistics": stats(m.containerizer.usage(c), None, None),
+        }));
+    }
+    if let Some(docker) = &m.docker {
+        for (fid, tid, c) in &m.dockers {
+            out.push(serde_json::json!({
+                "framework_id": fid, "executor_id": tid, "executor_name": "docker", "source": tid,
+                "container_id": c.id, "statistics": stats(docker.usage(c).await, None, None),
+            }));
+        }
+    }
+    Json(serde_json::Value::Array(out)).into_response()
 }
 
 async fn work_dir(h: &AgentHandle) -> Option<std::path::PathBuf> {

@@ -30,6 +30,7 @@ pymesos wants the master as host:port, without a scheme.
 import argparse
 import base64
 import json
+import random
 import os
 import shlex
 import sys
@@ -169,7 +170,9 @@ class TaskSpec(object):
         if self.docker is not None:
             ranges = [r for res in offer.get("resources", []) if res.get("name") == "ports"
                       for r in res.get("ranges", {}).get("range", [])]
-            self.host_port = int(ranges[0]["begin"])
+            # A random port of the offer: several test clusters may share this machine's ports.
+            r = random.choice(ranges)
+            self.host_port = random.randint(int(r["begin"]), int(r["end"]))
             info["resources"].append({"name": "ports", "type": "RANGES",
                                       "ranges": {"range": [{"begin": self.host_port, "end": self.host_port}]}})
             info["container"] = {

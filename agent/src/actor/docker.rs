@@ -424,6 +424,7 @@ impl Agent {
         };
         let agent_id = self.agent_id.clone().unwrap_or_default();
         let tx = self.self_tx.clone();
+        self.recovering = true;
         tokio::spawn(async move {
             let listed = docker.list(&agent_id).await.unwrap_or_default();
             let _ = tx.send(AgentEvent::DockerRecovered { records, listed });
@@ -436,6 +437,7 @@ impl Agent {
         listed: Vec<strata_agent_containerizer::RecoveredContainer>,
     ) {
         let Some(docker) = self.docker.clone() else {
+            self.recovered();
             return;
         };
         let mut known = Vec::new();
@@ -517,5 +519,6 @@ impl Agent {
                 });
             }
         }
+        self.recovered();
     }
 }

@@ -114,3 +114,81 @@ fn a_docker_task_serves_on_its_host_port_and_is_removed_when_killed() {
         |_| containers_for(&task_id).is_empty().then_some(()),
     );
 }
+
+#[test]
+fn a_docker_task_survives_an_agent_restart() {
+    const T: &str = "docker::a_docker_task_survives_an_agent_restart";
+    let Some(python) = prereq::python(T) else {
+        return;
+    };
+    if prereq::require(T, docker_ready()).is_none() {
+        return;
+    }
+    let mut config = strata_tests::cluster::ClusterConfig::new(1);
+    config.agent_ping_timeout = "2secs".into();
+    config.max_agent_ping_timeouts = 10;
+    let mut cluster = TestCluster::start_with(config);
+    let mut run = ScenarioRun::spawn(&python, &cluster, "docker", &[]);
+    let line = run.wait_line("RUNNING ", Duration::from_secs(60));
+    let mut parts = line.split_whitespace().skip(2);
+    let task_id = parts.next().expect("task id").to_string();
+    let port: u16 = parts
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("host port");
+    cluster.wait_for("httpd to answer", Duration::from_secs(20), |_| {
+        http_get(port).ok().filter(|b| b.contains("200"))
+    });
+
+    // The agent measures the container.
+    let stats = strata_tests::http::get_json(&cluster.agent_addr(0), "/monitor/statistics");
+    let entry = stats
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["executor_id"] == task_id.as_str()))
+        .unwrap_or_else(|| panic!("no statistics for {task_id}: {stats}"));
+    assert!(
+        entry["statistics"]["mem_rss_bytes"]
+            .as_u64()
+            .is_some_and(|b| b > 0),
+        "{entry}"
+    );
+
+    cluster.kill_agent(0);
+    assert!(
+        http_get(port).is_ok_and(|b| b.contains("200")),
+        "the container outlives the agent"
+    );
+    cluster.restart_agent(0);
+    cluster.wait_for(
+        "the restarted agent to re-register with the task running",
+        Duration::from_secs(30),
+        |c| {
+            let state = c.try_master_state()?;
+            let running = state["frameworks"].as_array()?.iter().any(|f| {
+                f["tasks"].as_array().is_some_and(|ts| {
+                    ts.iter()
+                        .any(|t| t["id"] == task_id.as_str() && t["state"] == "TASK_RUNNING")
+                })
+            });
+            let active = state["slaves"]
+                .as_array()?
+                .iter()
+                .any(|s| s["active"] == serde_json::Value::Bool(true));
+            (running && active).then_some(())
+        },
+    );
+    assert_eq!(cluster.metrics()["master/tasks_lost"].as_f64(), Some(0.0));
+    assert!(
+        http_get(port).is_ok_and(|b| b.contains("200")),
+        "still serving after the restart"
+    );
+
+    // The recovered task can still be killed, and its container goes away.
+    run.send_line("release");
+    run.finish().assert_ok();
+    cluster.wait_for(
+        "the task's container to be removed",
+        Duration::from_secs(20),
+        |_| containers_for(&task_id).is_empty().then_some(()),
+    );
+}
