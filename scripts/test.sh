@@ -30,6 +30,9 @@ else
     echo "no Docker engine answers: the Docker tests will say SKIPPED (and fail on CI)"
 fi
 
+step "Chromium for the web UI tests (scripts/setup-browser.sh)"
+scripts/setup-browser.sh || echo "==> WARNING: scripts/setup-browser.sh failed: the web UI tests will skip (and fail with CI=true)"
+
 step "cargo build -p strata (the binary the end-to-end tests start)"
 cargo build -p strata
 target_dir="${CARGO_TARGET_DIR:-target}"

@@ -229,7 +229,8 @@ async fn hold(args: HoldArgs) -> Result<()> {
     let info = v1::FrameworkInfo {
         user: "root".into(),
         name: "strata-bench-hold".into(),
-        failover_timeout: Some(0.0),
+        // Long enough to outlive a master failover during a benchmark.
+        failover_timeout: Some(600.0),
         ..Default::default()
     };
     let mut sub = client.subscribe(info, None).await.context("subscribing")?;

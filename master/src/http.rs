@@ -69,6 +69,7 @@ pub fn router(handle: MasterHandle) -> Router {
         .route("/version", get(version))
         .route("/master/redirect", get(redirect))
         .merge(crate::operator_http::router())
+        .merge(strata_ui::router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(handle)
 }

@@ -363,3 +363,168 @@ pub fn task_detail(core: &MasterCore, framework: &str, task: &str) -> Option<Val
 pub fn agent_endpoint(core: &MasterCore, agent: &str) -> Option<String> {
     core.agents.get(&agent.into()).map(|a| a.endpoint.clone())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{HashMap, HashSet, VecDeque};
+
+    use strata_api::{AgentId, TaskId};
+    use strata_proto::convert::resources_to_wire;
+    use strata_proto::{internal, v1};
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::core::{CompletedFramework, CoreConfig, Framework};
+
+    fn add_agent(core: &mut MasterCore, res: &str) -> AgentId {
+        let (tx, rx) = mpsc::unbounded_channel();
+        std::mem::forget(rx);
+        let session = core.new_session();
+        let reg = internal::Register {
+            agent_info: Some(v1::AgentInfo {
+                hostname: "127.0.0.1".into(),
+                resources: resources_to_wire(&res.parse().unwrap()),
+                ..Default::default()
+            }),
+            http_endpoint: "http://127.0.0.1:5051".into(),
+            ..Default::default()
+        };
+        core.register_agent(Duration::ZERO, reg, session, tx)
+            .unwrap()
+    }
+
+    fn task(fw: &FrameworkId, agent: &AgentId, id: &str, state: TaskState, launched: f64) -> Task {
+        Task {
+            id: TaskId(id.into()),
+            framework_id: fw.clone(),
+            agent_id: agent.clone(),
+            executor_id: None,
+            info: v1::TaskInfo {
+                name: id.into(),
+                ..Default::default()
+            },
+            resources: "cpus:0.1;mem:32".parse().unwrap(),
+            state,
+            status_update_state: None,
+            statuses: vec![(state, launched)],
+            last_status: None,
+            unacked: Vec::new(),
+        }
+    }
+
+    /// Two agents, a framework with 120 running tasks launched one second
+    /// apart, and a removed framework with one finished task.
+    fn cluster() -> (MasterCore, AgentId) {
+        let mut core = MasterCore::new(CoreConfig::default());
+        let a = add_agent(&mut core, "cpus:4;mem:4096;ports:[31000-32000]");
+        add_agent(&mut core, "cpus:4;mem:4096;ports:[31000-32000]");
+        let fid = FrameworkId("fw".into());
+        let mut tasks = HashMap::new();
+        for i in 0..120 {
+            let t = task(
+                &fid,
+                &a,
+                &format!("t{i}"),
+                TaskState::Running,
+                1000.0 + i as f64,
+            );
+            tasks.insert(t.id.clone(), t);
+        }
+        core.frameworks.insert(
+            fid.clone(),
+            Framework {
+                id: fid,
+                info: v1::FrameworkInfo {
+                    name: "web".into(),
+                    ..Default::default()
+                },
+                conn: FrameworkConn::Disconnected {
+                    since: Duration::ZERO,
+                    failover_deadline: Duration::from_secs(60),
+                },
+                registered_time: 1.0,
+                reregistered_time: None,
+                unregistered_time: None,
+                tasks,
+                completed_tasks: VecDeque::new(),
+                offers: HashSet::new(),
+                executors: HashMap::new(),
+                suppressed: false,
+            },
+        );
+        let gone = FrameworkId("gone".into());
+        core.completed_frameworks.push_back(CompletedFramework {
+            id: gone.clone(),
+            info: v1::FrameworkInfo {
+                name: "old".into(),
+                ..Default::default()
+            },
+            removed_time: 2.0,
+            tasks: vec![task(&gone, &a, "done", TaskState::Finished, 10.0)],
+        });
+        (core, a)
+    }
+
+    fn page(core: &MasterCore, q: PageQuery) -> (u64, Vec<String>) {
+        let v = tasks(core, &q);
+        let ids = v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_owned())
+            .collect();
+        (v["total"].as_u64().unwrap(), ids)
+    }
+
+    #[test]
+    fn task_pages_are_disjoint_newest_first_and_include_removed_frameworks() {
+        let (core, _) = cluster();
+        let q = |offset| PageQuery {
+            offset,
+            limit: Some(50),
+            ..Default::default()
+        };
+        let (total, first) = page(&core, q(0));
+        assert_eq!(total, 121);
+        assert_eq!(first[0], "t119");
+        assert_eq!(first[49], "t70");
+        let (_, second) = page(&core, q(50));
+        assert_eq!(second[0], "t69");
+        let (_, last) = page(&core, q(100));
+        assert_eq!(last.len(), 21);
+        assert_eq!(last.last().unwrap(), "done", "the removed framework's task");
+        assert_eq!(page(&core, q(500)).1.len(), 0);
+        let finished = PageQuery {
+            state: Some("TASK_FINISHED".into()),
+            ..Default::default()
+        };
+        assert_eq!(page(&core, finished), (1, vec!["done".to_owned()]));
+        let v = tasks(&core, &q(0));
+        assert_eq!(v["items"][0]["framework_name"], "web");
+        assert_eq!(v["items"][0]["agent_hostname"], "127.0.0.1");
+        let detail = task_detail(&core, "gone", "done").expect("a removed framework's task");
+        assert_eq!(detail["framework_name"], "old");
+    }
+
+    #[test]
+    fn the_overview_counts_ports_per_agent_and_tasks_by_state() {
+        let (core, a) = cluster();
+        let v = overview(&core, Duration::from_secs(5));
+        assert_eq!(v["resources"]["ports"]["total"], 2002);
+        assert_eq!(v["resources"]["total"]["cpus"], 8.0);
+        assert_eq!(v["tasks_by_state"]["TASK_RUNNING"], 120);
+        assert_eq!(v["tasks_by_state"]["TASK_FINISHED"], 1);
+        assert_eq!(v["frameworks"][0]["name"], "web");
+        assert_eq!(v["frameworks"][0]["failover_in_secs"], 55.0);
+        assert_eq!(v["completed_frameworks"][0]["name"], "old");
+        let one = agents(
+            &core,
+            &PageQuery {
+                id: Some(a.as_str().to_owned()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(one["total"], 1);
+        assert_eq!(one["items"][0]["id"], a.as_str());
+    }
+}

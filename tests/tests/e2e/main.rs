@@ -10,6 +10,7 @@ mod ha;
 mod operator;
 mod pymesos;
 mod recovery;
+mod ui;
 
 use serde_json::Value;
 
