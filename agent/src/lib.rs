@@ -195,14 +195,34 @@ pub async fn start(
     link::spawn(config.master.clone(), handle.clone());
     let app = http::router(handle.clone());
     info!(%addr, master = %config.master, "agent listening");
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-    });
+    let server = tokio::spawn(serve_until(listener, app, shutdown));
     Ok(RunningAgent {
         addr,
         handle,
         server,
     })
+}
+
+/// Serves until `shutdown`, then lets open requests finish for at most a few
+/// seconds: long-lived event streams would otherwise keep the process up.
+async fn serve_until(
+    listener: TcpListener,
+    app: axum::Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (fired_tx, fired_rx) = tokio::sync::oneshot::channel::<()>();
+    let graceful = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = fired_tx.send(());
+    });
+    tokio::select! {
+        r = std::future::IntoFuture::into_future(graceful) => r,
+        _ = async {
+            if fired_rx.await.is_ok() {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        } => Ok(()),
+    }
 }

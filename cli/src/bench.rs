@@ -57,6 +57,10 @@ pub struct LaunchArgs {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 600)]
     timeout: u64,
+    /// Run each task as a Docker container of this image (e.g.
+    /// strata-test/busybox:latest) instead of a command task.
+    #[arg(long)]
+    image: Option<String>,
 }
 
 fn scalar(name: &str, value: f64) -> v1::Resource {
@@ -115,6 +119,8 @@ async fn launch(args: LaunchArgs) -> Result<()> {
     let mut finished = HashSet::new();
     let mut failed = 0usize;
     let mut started: Option<Instant> = None;
+    let mut launched_at: std::collections::HashMap<String, Instant> = Default::default();
+    let mut to_running: Vec<f64> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
     while finished.len() + failed < args.tasks {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -155,8 +161,18 @@ async fn launch(args: LaunchArgs) -> Result<()> {
                                 shell: Some(false),
                                 ..Default::default()
                             }),
+                            container: args.image.as_ref().map(|image| v1::ContainerInfo {
+                                r#type: v1::ContainerType::Docker as i32,
+                                docker: Some(v1::DockerInfo {
+                                    image: image.clone(),
+                                    network: Some(v1::DockerNetwork::None as i32),
+                                    ..Default::default()
+                                }),
+                                ..Default::default()
+                            }),
                             ..Default::default()
                         });
+                        launched_at.insert(format!("bench-{next}"), Instant::now());
                         next += 1;
                     }
                     let oid = offer.id.clone().into_iter().collect();
@@ -180,6 +196,11 @@ async fn launch(args: LaunchArgs) -> Result<()> {
                     client.call(&stream_id, call).await?;
                 }
                 let id = status.task_id.map(|t| t.value).unwrap_or_default();
+                if status.state == v1::TaskState::TaskRunning as i32 {
+                    if let Some(t) = launched_at.get(&id) {
+                        to_running.push(t.elapsed().as_secs_f64() * 1000.0);
+                    }
+                }
                 match status.state {
                     s if s == v1::TaskState::TaskFinished as i32 => {
                         finished.insert(id);
@@ -218,6 +239,17 @@ async fn launch(args: LaunchArgs) -> Result<()> {
         elapsed.as_secs_f64()
     );
     println!("ratio end-to-end / raw spawn: {:.3}", rate / raw);
+    if !to_running.is_empty() {
+        to_running.sort_by(f64::total_cmp);
+        let pct = |p: f64| to_running[((to_running.len() - 1) as f64 * p).round() as usize];
+        println!(
+            "launch (ACCEPT sent) to TASK_RUNNING: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms over {} tasks",
+            pct(0.5),
+            pct(0.99),
+            to_running[to_running.len() - 1],
+            to_running.len()
+        );
+    }
     if failed > 0 {
         bail!("{failed} tasks did not finish");
     }

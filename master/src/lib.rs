@@ -153,11 +153,7 @@ pub async fn start(
         .merge(grpc)
         .layer(axum::middleware::from_fn_with_state(follow, follower_guard));
     info!(%addr, "master listening");
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-    });
+    let server = tokio::spawn(serve_until(listener, app, shutdown));
     Ok(RunningMaster {
         addr,
         handle,
@@ -271,6 +267,30 @@ async fn follower_guard(State(f): State<Follow>, req: Request, next: Next) -> Re
             }
             None => (StatusCode::SERVICE_UNAVAILABLE, "no leading master is known yet").into_response(),
         },
+    }
+}
+
+/// Serves until `shutdown`, then lets open requests finish for at most a few
+/// seconds: long-lived event streams would otherwise keep the process up.
+async fn serve_until(
+    listener: TcpListener,
+    app: axum::Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (fired_tx, fired_rx) = tokio::sync::oneshot::channel::<()>();
+    let graceful = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = fired_tx.send(());
+    });
+    tokio::select! {
+        r = std::future::IntoFuture::into_future(graceful) => r,
+        _ = async {
+            if fired_rx.await.is_ok() {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        } => Ok(()),
     }
 }
 
