@@ -18,6 +18,10 @@ cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     pkill -KILL -f "$WORK" 2>/dev/null || true
+    # Executors and tasks run in their own process groups with cwd in a sandbox under $WORK.
+    for proc in /proc/[0-9]*; do
+        case "$(readlink "$proc/cwd" 2>/dev/null)" in "$WORK"/*) kill -9 "${proc#/proc/}" 2>/dev/null || true ;; esac
+    done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
