@@ -1,5 +1,6 @@
 //! Strata's domain types: identifiers, [`Resources`] (with the Mesos text form
-//! `cpus:2;mem:512;ports:[31000-32000]`), and [`TaskState`].
+//! `cpus:2;mem:512;ports:[31000-32000]`), roles and reservations
+//! ([`RoleResources`], `cpus(analytics):4`), and [`TaskState`].
 //!
 //! This crate owns the vocabulary every other crate speaks. It does no I/O and
 //! depends on no wire format: no prost, no serde, no tokio. Conversions to and
@@ -8,9 +9,13 @@
 mod duration;
 mod ids;
 mod resources;
+mod role;
 mod task;
 
 pub use duration::{format_duration, parse_duration};
 pub use ids::{AgentId, ExecutorId, FrameworkId, OfferId, TaskId};
 pub use resources::{Range, RangeSet, ResourceError, Resources};
+pub use role::{
+    parent_role, role_is_within, validate_role, RoleError, RoleResources, DEFAULT_ROLE,
+};
 pub use task::TaskState;

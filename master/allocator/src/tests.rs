@@ -40,6 +40,7 @@ fn offers(a: &mut Allocator, now: Time) -> Vec<String> {
                  framework_id,
                  agent_id,
                  resources,
+                 ..
              }| { format!("{agent_id} -> {framework_id}: {resources}") },
         )
         .collect()
@@ -188,6 +189,7 @@ fn agents_below_the_minimum_are_not_offered() {
     let mut zero = Allocator::new(AllocatorConfig {
         min_allocatable_cpus: 0.0,
         min_allocatable_mem: 0.0,
+        ..AllocatorConfig::default()
     });
     zero.add_agent(agent("empty"), Resources::new(), &[]);
     zero.add_agent(agent("ports"), res("ports:[1-10]"), &[]);
