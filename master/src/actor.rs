@@ -77,6 +77,13 @@ pub enum MasterEvent {
             mpsc::Receiver<std::sync::Arc<serde_json::Value>>,
         )>,
     },
+    /// An operator change or read of role weights and quota.
+    Admin {
+        /// What to do.
+        op: crate::roles_http::AdminOp,
+        /// The result, after any change is durable.
+        reply: oneshot::Sender<Result<serde_json::Value, ApiError>>,
+    },
     /// A read-only query, answered as JSON.
     Query {
         /// What to render.
@@ -323,6 +330,12 @@ fn handle(core: &mut MasterCore, now: Duration, ev: MasterEvent) -> Option<Defer
             };
             let rx = core.events.subscribe();
             let _ = reply.send((snapshot, rx));
+        }
+        MasterEvent::Admin { op, reply } => {
+            let r = crate::roles_http::apply(core, op);
+            return Some(Box::new(move || {
+                let _ = reply.send(r);
+            }));
         }
         MasterEvent::Query { query, reply } => {
             let v = match query {

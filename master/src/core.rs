@@ -151,6 +151,8 @@ pub struct Task {
     pub last_status: Option<v1::TaskStatus>,
     /// Updates forwarded and not yet acknowledged: `(uuid, state)`.
     pub unacked: Vec<(Vec<u8>, TaskState)>,
+    /// The role its resources were allocated to.
+    pub role: String,
 }
 
 /// A custom executor running on an agent, charged to its framework.
@@ -160,6 +162,8 @@ pub struct Executor {
     pub info: v1::ExecutorInfo,
     /// Resources charged for it.
     pub resources: Resources,
+    /// The role its resources were allocated to.
+    pub role: String,
 }
 
 /// A framework as the master tracks it.
@@ -295,6 +299,8 @@ pub struct Offer {
     pub resources: Resources,
     /// When it is rescinded, if offers time out.
     pub expires_at: Option<Time>,
+    /// The role the resources are allocated to.
+    pub role: String,
 }
 
 /// A removed framework, kept for `/master/state`.
@@ -378,6 +384,44 @@ pub struct MasterCore {
     next_framework: u64,
     next_offer: u64,
     next_session: u64,
+}
+
+/// Returns resources to the allocator in the role they were allocated to
+/// (the default role keeps the allocator's exact role-less accounting).
+fn give_back_to(
+    allocator: &mut Allocator,
+    now: Time,
+    agent: &AgentId,
+    fid: &FrameworkId,
+    role: &str,
+    res: &Resources,
+    refuse_until: Option<Time>,
+) {
+    if role == strata_api::DEFAULT_ROLE {
+        allocator.recover(agent, fid, res, refuse_until);
+        return;
+    }
+    let tagged = strata_api::RoleResources::from(res.clone());
+    match refuse_until {
+        Some(t) => {
+            let secs = t.saturating_sub(now).as_secs_f64();
+            allocator.decline(agent, fid, role, &tagged, Some(secs), now);
+        }
+        None => allocator.recover_role(agent, fid, role, &tagged),
+    }
+}
+
+/// The roles a framework subscribes in: `roles` with the MULTI_ROLE
+/// capability, else `role`, else the default role `*`.
+pub fn framework_roles(info: &v1::FrameworkInfo) -> Vec<String> {
+    let multi = has_capability(info, v1::FrameworkCapabilityType::MultiRole);
+    if multi && !info.roles.is_empty() {
+        return info.roles.clone();
+    }
+    match info.role.as_deref().filter(|r| !r.is_empty()) {
+        Some(r) => vec![r.to_owned()],
+        None => vec![strata_api::DEFAULT_ROLE.to_owned()],
+    }
 }
 
 fn unix(config: &CoreConfig, now: Time) -> f64 {
@@ -536,12 +580,79 @@ impl MasterCore {
             );
         }
         self.removed_frameworks.extend(registry.removed_frameworks);
+        for (role, w) in registry.weights {
+            if let Err(e) = self.allocator.set_weight(&role, w) {
+                warn!(%role, error = %e, "weight in the registry not applied");
+            }
+        }
+        for (role, q) in registry.quotas {
+            let guarantee: Resources = q.guarantee.parse().unwrap_or_default();
+            let limit = q.limit.and_then(|l| l.parse::<Resources>().ok());
+            if let Err(e) = self.allocator.set_quota(&role, guarantee, limit) {
+                warn!(%role, error = %e, "quota in the registry not applied");
+            }
+        }
         info!(
             agents = self.agents.len(),
             frameworks = self.frameworks.len(),
             removed = self.removed_frameworks.len(),
             "recovered the registry"
         );
+    }
+
+    // === roles: weights and quota ===
+
+    /// Sets role weights (all or nothing); durable before the answer.
+    pub fn set_weights(&mut self, weights: &[(String, f64)]) -> Result<(), ApiError> {
+        for (role, w) in weights {
+            strata_api::validate_role(role).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            if !w.is_finite() || *w <= 0.0 {
+                return Err(ApiError::bad_request(format!(
+                    "weight of role {role:?} must be a positive number, not {w}"
+                )));
+            }
+        }
+        for (role, w) in weights {
+            self.allocator
+                .set_weight(role, *w)
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            self.registry_ops
+                .push(crate::registry::RegistryOp::PutWeight(role.clone(), *w));
+        }
+        self.allocation_pending = true;
+        Ok(())
+    }
+
+    /// Sets a role's quota; durable before the answer.
+    pub fn set_quota(
+        &mut self,
+        role: &str,
+        guarantee: Resources,
+        limit: Option<Resources>,
+    ) -> Result<(), ApiError> {
+        strata_api::validate_role(role).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        self.allocator
+            .set_quota(role, guarantee.clone(), limit.clone())
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        self.registry_ops
+            .push(crate::registry::RegistryOp::PutQuota(
+                role.to_owned(),
+                guarantee.to_string(),
+                limit.map(|l| l.to_string()),
+            ));
+        self.allocation_pending = true;
+        Ok(())
+    }
+
+    /// Removes a role's quota; durable before the answer.
+    pub fn remove_quota(&mut self, role: &str) -> Result<(), ApiError> {
+        self.allocator
+            .remove_quota(role)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        self.registry_ops
+            .push(crate::registry::RegistryOp::RemoveQuota(role.to_owned()));
+        self.allocation_pending = true;
+        Ok(())
     }
 
     // === frameworks: subscribe, disconnect, remove ===
@@ -573,10 +684,11 @@ impl MasterCore {
                 ));
             }
         }
-        if let Some(role) = info.role.as_deref().filter(|r| !r.is_empty() && *r != "*") {
-            return Err(ApiError::bad_request(format!(
-                "role {role:?} is not supported yet; frameworks run in the default role '*'"
-            )));
+        let roles = framework_roles(&info);
+        for role in &roles {
+            strata_api::validate_role(role).map_err(|e| {
+                ApiError::bad_request(format!("invalid role in 'framework_info': {e}"))
+            })?;
         }
         let requested = call.framework_id.clone().or_else(|| info.id.clone());
         if let Some(id) = &requested {
@@ -618,6 +730,9 @@ impl MasterCore {
             fw.reregistered_time = Some(unix_now);
             fw.unregistered_time = None;
             fw.suppressed = !sub.suppressed_roles.is_empty();
+            let _ = self
+                .allocator
+                .add_framework_with_roles(framework_id.clone(), &roles, &[]);
             self.allocator.activate_framework(&framework_id);
             if fw.suppressed {
                 self.allocator.suppress(&framework_id);
@@ -641,7 +756,13 @@ impl MasterCore {
                     suppressed,
                 },
             );
-            self.allocator.add_framework(framework_id.clone(), &[]);
+            if self
+                .allocator
+                .add_framework_with_roles(framework_id.clone(), &roles, &[])
+                .is_err()
+            {
+                self.allocator.add_framework(framework_id.clone(), &[]);
+            }
             if suppressed {
                 self.allocator.suppress(&framework_id);
             }
@@ -847,7 +968,7 @@ impl MasterCore {
                             serde_json::json!({"offer_id": oid.value, "framework_id": fid.as_str(), "refuse_seconds": secs}),
                         );
                     }
-                    self.release_offer(&fid, &OfferId(oid.value), Some(refuse));
+                    self.release_offer(now, &fid, &OfferId(oid.value), Some(refuse));
                 }
                 Ok(())
             }
@@ -969,8 +1090,36 @@ impl MasterCore {
         now + secs
     }
 
+    /// Returns resources allocated to `fid` in `role` on `agent` to the
+    /// allocator, with a filter until `refuse_until` if given.
+    fn give_back(
+        &mut self,
+        now: Time,
+        agent: &AgentId,
+        fid: &FrameworkId,
+        role: &str,
+        res: &Resources,
+        refuse_until: Option<Time>,
+    ) {
+        give_back_to(
+            &mut self.allocator,
+            now,
+            agent,
+            fid,
+            role,
+            res,
+            refuse_until,
+        );
+    }
+
     /// Returns an offer's resources to the allocator (declined or unused).
-    fn release_offer(&mut self, fid: &FrameworkId, oid: &OfferId, refuse_until: Option<Time>) {
+    fn release_offer(
+        &mut self,
+        now: Time,
+        fid: &FrameworkId,
+        oid: &OfferId,
+        refuse_until: Option<Time>,
+    ) {
         match self.offers.get(oid) {
             Some(o) if &o.framework_id == fid => {}
             _ => return,
@@ -979,8 +1128,14 @@ impl MasterCore {
         if let Some(fw) = self.frameworks.get_mut(fid) {
             fw.offers.remove(oid);
         }
-        self.allocator
-            .recover(&offer.agent_id, fid, &offer.resources, refuse_until);
+        self.give_back(
+            now,
+            &offer.agent_id,
+            fid,
+            &offer.role,
+            &offer.resources,
+            refuse_until,
+        );
         self.allocation_pending = true;
     }
 
@@ -1007,8 +1162,14 @@ impl MasterCore {
                 });
             }
         }
-        self.allocator
-            .recover(&offer.agent_id, &offer.framework_id, &offer.resources, None);
+        self.give_back(
+            Duration::ZERO,
+            &offer.agent_id,
+            &offer.framework_id,
+            &offer.role,
+            &offer.resources,
+            None,
+        );
         self.allocation_pending = true;
     }
 
@@ -1123,7 +1284,7 @@ impl MasterCore {
         if let Some(problem) = problem {
             warn!(framework_id = %fid, %problem, "refusing ACCEPT");
             for o in valid {
-                self.allocator.recover(&o.agent_id, fid, &o.resources, None);
+                self.give_back(now, &o.agent_id, fid, &o.role, &o.resources, None);
             }
             self.allocation_pending = true;
             let state = self.lost_state(fid);
@@ -1158,6 +1319,7 @@ impl MasterCore {
             }),
         );
         let agent_id = valid[0].agent_id.clone();
+        let role = valid[0].role.clone();
         let mut available = Resources::new();
         for o in &valid {
             available.add(&o.resources);
@@ -1185,7 +1347,9 @@ impl MasterCore {
                         match self.validate_and_charge(fid, &agent_id, &task, None, &mut available)
                         {
                             Ok((resources, executor)) => {
-                                self.launch_task(now, fid, &agent_id, task, resources, executor);
+                                self.launch_task(
+                                    now, fid, &agent_id, &role, task, resources, executor,
+                                );
                             }
                             Err(msg) => {
                                 let tid = TaskId(task.task_id.map(|t| t.value).unwrap_or_default());
@@ -1224,7 +1388,9 @@ impl MasterCore {
                             let fw_info = self.frameworks.get(fid).map(|f| f.info.clone());
                             for (task, (resources, executor)) in tasks.iter().cloned().zip(charged)
                             {
-                                self.record_task(now, fid, &agent_id, task, resources, executor);
+                                self.record_task(
+                                    now, fid, &agent_id, &role, task, resources, executor,
+                                );
                             }
                             if let Some(sink) = self.agents.get(&agent_id).and_then(Agent::sink) {
                                 let _ = sink.send(internal::MasterMessage::of(
@@ -1259,8 +1425,7 @@ impl MasterCore {
         }
         let refuse = self.refuse_until(now, accept.filters.as_ref());
         if !available.is_empty() {
-            self.allocator
-                .recover(&agent_id, fid, &available, Some(refuse));
+            self.give_back(now, &agent_id, fid, &role, &available, Some(refuse));
         }
         self.allocation_pending = true;
     }
@@ -1348,6 +1513,7 @@ impl MasterCore {
                     Some(Executor {
                         info: exec.clone(),
                         resources: eres,
+                        role: "*".into(),
                     }),
                 ));
             }
@@ -1397,11 +1563,13 @@ impl MasterCore {
         Ok(out)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn record_task(
         &mut self,
         now: Time,
         fid: &FrameworkId,
         agent_id: &AgentId,
+        role: &str,
         mut task: v1::TaskInfo,
         resources: Resources,
         executor: Option<(ExecutorId, Option<Executor>)>,
@@ -1416,7 +1584,8 @@ impl MasterCore {
         let unix_now = unix(&self.config, now);
         let executor_id = executor.as_ref().map(|(id, _)| id.clone());
         let fw = self.frameworks.get_mut(fid).expect("validated");
-        if let Some((eid, Some(exec))) = executor {
+        if let Some((eid, Some(mut exec))) = executor {
+            exec.role = role.to_owned();
             fw.executors.insert((agent_id.clone(), eid), exec);
         }
         fw.tasks.insert(
@@ -1433,6 +1602,7 @@ impl MasterCore {
                 statuses: vec![(TaskState::Staging, unix_now)],
                 last_status: None,
                 unacked: Vec::new(),
+                role: role.to_owned(),
             },
         );
         if let Some(agent) = self.agents.get_mut(agent_id) {
@@ -1449,18 +1619,20 @@ impl MasterCore {
         debug!(framework_id = %fid, task_id = %tid, agent_id = %agent_id, "launching task");
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn launch_task(
         &mut self,
         now: Time,
         fid: &FrameworkId,
         agent_id: &AgentId,
+        role: &str,
         task: v1::TaskInfo,
         resources: Resources,
         executor: Option<(ExecutorId, Option<Executor>)>,
     ) {
         let mut wire = task.clone();
         wire.agent_id = Some(v1::agent_id(agent_id.as_str()));
-        self.record_task(now, fid, agent_id, task, resources, executor);
+        self.record_task(now, fid, agent_id, role, task, resources, executor);
         let fw_info = self.frameworks.get(fid).map(|f| f.info.clone());
         if let Some(sink) = self.agents.get(agent_id).and_then(Agent::sink) {
             let _ = sink.send(internal::MasterMessage::of(ToAgent::RunTask(
@@ -1849,6 +2021,7 @@ impl MasterCore {
                     .or_insert_with(|| Executor {
                         info: exec.clone(),
                         resources: resources_from_wire(&exec.resources).unwrap_or_default(),
+                        role: "*".into(),
                     });
             }
             match fw.tasks.get_mut(&tid) {
@@ -1889,6 +2062,9 @@ impl MasterCore {
                             statuses: vec![(state, unix_now)],
                             last_status: None,
                             unacked: Vec::new(),
+                            // Re-registered tasks are accounted in the default
+                            // role (the agent does not report allocation roles).
+                            role: "*".into(),
                         },
                     );
                 }
@@ -1971,8 +2147,15 @@ impl MasterCore {
             if let Some(agent) = self.agents.get_mut(&task.agent_id) {
                 agent.tasks.remove(&(fid.clone(), tid.clone()));
                 if matches!(agent.link, AgentLink::Connected { .. }) {
-                    self.allocator
-                        .recover(&task.agent_id, fid, &task.resources, None);
+                    give_back_to(
+                        &mut self.allocator,
+                        now,
+                        &task.agent_id,
+                        fid,
+                        &task.role,
+                        &task.resources,
+                        None,
+                    );
                     self.allocation_pending = true;
                 }
             }
@@ -2113,7 +2296,7 @@ impl MasterCore {
         let state = task_state_from_wire(status.state);
         let latest = upd.latest_state.map(task_state_from_wire).unwrap_or(state);
         let unix_now = unix(&self.config, now);
-        let mut recovered: Option<Resources> = None;
+        let mut recovered: Option<(Resources, String)> = None;
         let Some(fw) = self.frameworks.get_mut(&fid) else {
             debug!(framework_id = %fid, task_id = %tid, "status update for an unknown framework dropped");
             return;
@@ -2121,7 +2304,7 @@ impl MasterCore {
         if let Some(task) = fw.tasks.get_mut(&tid) {
             if !task.state.is_terminal() {
                 if latest.is_terminal() {
-                    recovered = Some(task.resources.clone());
+                    recovered = Some((task.resources.clone(), task.role.clone()));
                     *self.counters.terminal_tasks.entry(latest).or_default() += 1;
                 }
                 if task.state != latest {
@@ -2151,9 +2334,9 @@ impl MasterCore {
         if let Some(sink) = fw.sink() {
             let _ = sink.send(update_event(status));
         }
-        if let Some(res) = recovered {
+        if let Some((res, role)) = recovered {
             if self.agents.get(agent_id).is_some_and(Agent::active) {
-                self.allocator.recover(agent_id, &fid, &res, None);
+                give_back_to(&mut self.allocator, now, agent_id, &fid, &role, &res, None);
                 self.allocation_pending = true;
             }
         }
@@ -2184,8 +2367,15 @@ impl MasterCore {
             });
         }
         if self.agents.get(agent_id).is_some_and(Agent::active) {
-            self.allocator
-                .recover(agent_id, &fid, &exec.resources, None);
+            give_back_to(
+                &mut self.allocator,
+                Duration::ZERO,
+                agent_id,
+                &fid,
+                &exec.role,
+                &exec.resources,
+                None,
+            );
             self.allocation_pending = true;
         }
     }
@@ -2304,13 +2494,27 @@ impl MasterCore {
                 self.agents.get(&a.agent_id),
                 self.frameworks.get_mut(&a.framework_id),
             ) else {
-                self.allocator
-                    .recover(&a.agent_id, &a.framework_id, &a.resources, None);
+                give_back_to(
+                    &mut self.allocator,
+                    now,
+                    &a.agent_id,
+                    &a.framework_id,
+                    &a.role,
+                    &a.resources,
+                    None,
+                );
                 continue;
             };
             if !fw.connected() || !agent.active() {
-                self.allocator
-                    .recover(&a.agent_id, &a.framework_id, &a.resources, None);
+                give_back_to(
+                    &mut self.allocator,
+                    now,
+                    &a.agent_id,
+                    &a.framework_id,
+                    &a.role,
+                    &a.resources,
+                    None,
+                );
                 continue;
             }
             self.next_offer += 1;
@@ -2340,11 +2544,19 @@ impl MasterCore {
                     path: Some("/slave(1)".into()),
                     ..Default::default()
                 }),
-                resources: resources_to_wire(&a.resources),
+                resources: resources_to_wire(&a.resources)
+                    .into_iter()
+                    .map(|mut r| {
+                        r.allocation_info = Some(v1::AllocationInfo {
+                            role: Some(a.role.clone()),
+                        });
+                        r
+                    })
+                    .collect(),
                 attributes: agent.info.attributes.clone(),
                 executor_ids,
                 allocation_info: Some(v1::AllocationInfo {
-                    role: Some("*".into()),
+                    role: Some(a.role.clone()),
                 }),
             };
             fw.offers.insert(oid.clone());
@@ -2356,6 +2568,7 @@ impl MasterCore {
                     agent_id: a.agent_id.clone(),
                     resources: a.resources.clone(),
                     expires_at: self.config.offer_timeout.map(|t| now + t),
+                    role: a.role.clone(),
                 },
             );
             self.counters.offers_sent += 1;

@@ -553,3 +553,51 @@ fn reconcile_answers_known_and_unknown_tasks() {
     let ups = fw.updates();
     assert_eq!(ups[1].state, v1::TaskState::TaskLost as i32);
 }
+
+#[test]
+fn a_framework_in_a_role_gets_offers_in_that_role_and_bad_roles_are_refused() {
+    let mut c = core();
+    let (_agent, _rx) = add_agent(&mut c, "cpus:2;mem:1024");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let call = |role: &str| v1::SchedulerCall {
+        r#type: Some(v1::SchedulerCallType::Subscribe as i32),
+        subscribe: Some(v1::CallSubscribe {
+            framework_info: Some(v1::FrameworkInfo {
+                user: "u".into(),
+                name: "f".into(),
+                role: Some(role.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    assert_eq!(
+        c.subscribe(T0, call("bad role"), tx.clone())
+            .unwrap_err()
+            .status,
+        400
+    );
+    assert!(matches!(
+        c.subscribe(T0, call("eng/backend"), tx).unwrap(),
+        Subscribed::Ok { .. }
+    ));
+    c.allocate(T0);
+    let offers: Vec<v1::Offer> = std::iter::from_fn(|| rx.try_recv().ok())
+        .filter_map(|e| e.offers)
+        .flat_map(|o| o.offers)
+        .collect();
+    assert_eq!(offers.len(), 1);
+    assert_eq!(
+        offers[0]
+            .allocation_info
+            .as_ref()
+            .and_then(|a| a.role.as_deref()),
+        Some("eng/backend")
+    );
+    assert!(offers[0].resources.iter().all(|r| r
+        .allocation_info
+        .as_ref()
+        .and_then(|a| a.role.as_deref())
+        == Some("eng/backend")));
+}

@@ -69,6 +69,7 @@ pub fn router(handle: MasterHandle) -> Router {
         .route("/version", get(version))
         .route("/master/redirect", get(redirect))
         .merge(crate::operator_http::router())
+        .merge(crate::roles_http::router())
         .merge(strata_ui::router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(handle)
@@ -248,6 +249,70 @@ async fn operator(State(h): State<MasterHandle>, headers: HeaderMap, body: Bytes
     let kind = call.get("type").and_then(|t| t.as_str()).unwrap_or("");
     if kind == "SUBSCRIBE" {
         return crate::operator_http::operator_subscribe(h).await;
+    }
+    match kind {
+        "GET_WEIGHTS" => {
+            return match crate::roles_http::run(&h, crate::roles_http::AdminOp::GetWeights).await {
+                Ok(v) => Json(
+                    serde_json::json!({"type": "GET_WEIGHTS", "get_weights": {"weight_infos": v}}),
+                )
+                .into_response(),
+                Err(e) => e.into_response(),
+            };
+        }
+        "UPDATE_WEIGHTS" => {
+            let w = match crate::roles_http::parse_weights(&call["update_weights"]["weight_infos"])
+            {
+                Ok(w) => w,
+                Err(e) => return e.into_response(),
+            };
+            return match crate::roles_http::run(&h, crate::roles_http::AdminOp::SetWeights(w)).await
+            {
+                Ok(_) => StatusCode::OK.into_response(),
+                Err(e) => e.into_response(),
+            };
+        }
+        "GET_QUOTA" => {
+            return match crate::roles_http::run(&h, crate::roles_http::AdminOp::GetQuota).await {
+                Ok(v) => {
+                    Json(serde_json::json!({"type": "GET_QUOTA", "get_quota": v})).into_response()
+                }
+                Err(e) => e.into_response(),
+            };
+        }
+        "UPDATE_QUOTA" => {
+            let configs = call["update_quota"]["quota_configs"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            for c in configs {
+                let Some(role) = c["role"].as_str() else {
+                    return ApiError::bad_request("each quota config needs a 'role'")
+                        .into_response();
+                };
+                let g = match crate::roles_http::parse_resources(&c["guarantees"], "guarantees") {
+                    Ok(g) => g,
+                    Err(e) => return e.into_response(),
+                };
+                let l = match c.get("limits").filter(|l| !l.is_null()) {
+                    Some(l) => match crate::roles_http::parse_resources(l, "limits") {
+                        Ok(l) => Some(l),
+                        Err(e) => return e.into_response(),
+                    },
+                    None => None,
+                };
+                if let Err(e) = crate::roles_http::run(
+                    &h,
+                    crate::roles_http::AdminOp::SetQuota(role.to_owned(), g, l),
+                )
+                .await
+                {
+                    return e.into_response();
+                }
+            }
+            return StatusCode::OK.into_response();
+        }
+        _ => {}
     }
     let q = |q| async move { h.query(q).await.unwrap_or_default() };
     let v = match kind {

@@ -243,3 +243,68 @@ async fn ui_views_are_paged() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn weights_and_quota_are_set_read_and_refused_when_invalid() {
+    let app = app();
+    let put = |path: &str, body: &str| {
+        Request::post(path)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_owned()))
+            .unwrap()
+    };
+    let resp = app
+        .clone()
+        .oneshot(put("/weights", r#"[{"role":"eng","weight":2.5}]"#))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "{}", text(resp).await);
+    let resp = app
+        .clone()
+        .oneshot(Request::get("/weights").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text(resp).await).unwrap();
+    assert!(
+        v.as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["role"] == "eng" && w["weight"] == 2.5),
+        "{v}"
+    );
+
+    let resp = app
+        .clone()
+        .oneshot(put("/weights", r#"[{"role":"bad role","weight":1}]"#))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let resp = app
+        .clone()
+        .oneshot(put("/weights", r#"[{"role":"eng","weight":-1}]"#))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+
+    // No agents: any guarantee is larger than the cluster.
+    let resp = app
+        .clone()
+        .oneshot(put("/quota", r#"{"role":"eng","guarantee":"cpus:2"}"#))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let message = text(resp).await;
+    assert!(message.contains("exceed"), "{message}");
+    let resp = app
+        .clone()
+        .oneshot(put("/quota", r#"{"guarantee":"cpus:2"}"#))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let resp = app
+        .oneshot(Request::get("/quota").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text(resp).await).unwrap();
+    assert_eq!(v["status"]["infos"], serde_json::json!([]));
+}

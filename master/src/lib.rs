@@ -18,6 +18,7 @@ pub mod events;
 pub mod http;
 pub mod operator_http;
 pub mod registry;
+pub mod roles_http;
 pub mod state_json;
 pub mod ui_json;
 

@@ -25,6 +25,21 @@ pub enum RegistryOp {
     PutFramework(FrameworkId, v1::FrameworkInfo),
     /// A framework was removed for good.
     RemoveFramework(FrameworkId, f64),
+    /// A role's weight was set.
+    PutWeight(String, f64),
+    /// A role's quota was set: guarantee and optional limit, in text form.
+    PutQuota(String, String, Option<String>),
+    /// A role's quota was removed.
+    RemoveQuota(String),
+}
+
+/// A role's quota as stored.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct QuotaRecord {
+    /// Guaranteed resources (`cpus:2;mem:1024`).
+    pub guarantee: String,
+    /// Limit, if any.
+    pub limit: Option<String>,
 }
 
 /// An admitted agent.
@@ -50,6 +65,10 @@ pub struct Registry {
     pub frameworks: Vec<v1::FrameworkInfo>,
     /// Frameworks removed for good.
     pub removed_frameworks: Vec<FrameworkId>,
+    /// Role weights.
+    pub weights: Vec<(String, f64)>,
+    /// Role quotas.
+    pub quotas: Vec<(String, QuotaRecord)>,
 }
 
 fn key_part(id: &str) -> String {
@@ -97,6 +116,31 @@ pub async fn apply(store: &dyn Store, op: &RegistryOp) -> strata_store::Result<(
                 .put(&format!("master/frameworks/{}", key_part(id.as_str())), v)
                 .await?;
         }
+        RegistryOp::PutWeight(role, w) => {
+            store
+                .put(
+                    &format!("master/weights/{}", key_part(role)),
+                    serde_json::to_vec(w).expect("serializable"),
+                )
+                .await?;
+        }
+        RegistryOp::PutQuota(role, guarantee, limit) => {
+            let rec = QuotaRecord {
+                guarantee: guarantee.clone(),
+                limit: limit.clone(),
+            };
+            store
+                .put(
+                    &format!("master/quota/{}", key_part(role)),
+                    serde_json::to_vec(&rec).expect("serializable"),
+                )
+                .await?;
+        }
+        RegistryOp::RemoveQuota(role) => {
+            store
+                .delete(&format!("master/quota/{}", key_part(role)), None)
+                .await?;
+        }
         RegistryOp::RemoveFramework(id, when) => {
             let v = serde_json::to_vec(&Removed {
                 removed_time: *when,
@@ -137,6 +181,18 @@ pub async fn load(store: &dyn Store) -> strata_store::Result<Registry> {
             Err(e) => {
                 tracing::warn!(%key, error = %e, "unreadable framework record in the registry ignored")
             }
+        }
+    }
+    for (key, v) in store.list("master/weights/").await? {
+        if let Ok(w) = serde_json::from_slice::<f64>(&v.value) {
+            reg.weights
+                .push((from_key_part(key.trim_start_matches("master/weights/")), w));
+        }
+    }
+    for (key, v) in store.list("master/quota/").await? {
+        if let Ok(q) = serde_json::from_slice::<QuotaRecord>(&v.value) {
+            reg.quotas
+                .push((from_key_part(key.trim_start_matches("master/quota/")), q));
         }
     }
     for (key, _) in store.list("master/removed_frameworks/").await? {

@@ -208,8 +208,8 @@ fn framework_json(core: &MasterCore, f: &Framework) -> Value {
         "hostname": f.info.hostname.clone().unwrap_or_default(),
         "webui_url": f.info.webui_url.clone().unwrap_or_default(),
         "principal": f.info.principal,
-        "role": f.info.role.clone().unwrap_or_else(|| "*".into()),
-        "roles": ["*"],
+        "role": crate::core::framework_roles(&f.info).first().cloned().unwrap_or_else(|| "*".into()),
+        "roles": crate::core::framework_roles(&f.info),
         "failover_timeout": f.info.failover_timeout.unwrap_or(0.0),
         "checkpoint": f.info.checkpoint.unwrap_or(false),
         "capabilities": caps,
@@ -437,6 +437,25 @@ pub fn metrics(core: &MasterCore, now: Duration) -> Value {
         "master/invalid_scheduler_calls",
         core.counters.invalid_calls as f64,
     );
+    // How long each active framework and role has wanted resources without an offer.
+    for (who, waited) in core.allocator.starvation(now) {
+        let key = match who {
+            strata_master_allocator::Starving::Framework(id) => {
+                format!("allocator/starvation/frameworks/{id}_secs")
+            }
+            strata_master_allocator::Starving::Role(role) => {
+                format!("allocator/starvation/roles/{role}_secs")
+            }
+        };
+        put(&key, waited.as_secs_f64());
+    }
+    for (role, weight) in core.allocator.weights() {
+        put(&format!("allocator/roles/{role}/weight"), weight);
+        put(
+            &format!("allocator/roles/{role}/share"),
+            core.allocator.role_share(&role),
+        );
+    }
     for (name, n) in &core.counters.calls {
         put(&format!("master/calls/{}", name.to_lowercase()), *n as f64);
     }

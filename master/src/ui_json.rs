@@ -409,6 +409,7 @@ mod tests {
             statuses: vec![(state, launched)],
             last_status: None,
             unacked: Vec::new(),
+            role: "*".into(),
         }
     }
 
