@@ -167,7 +167,10 @@ class TaskSpec(object):
             info["executor"] = executor
         else:
             info["command"] = {"value": self.command, "shell": True}
-        if self.docker is not None:
+        if self.docker is not None and "container_port" not in self.docker:
+            info["container"] = {"type": "DOCKER",
+                                 "docker": {"image": self.docker["image"], "network": "NONE"}}
+        elif self.docker is not None:
             ranges = [r for res in offer.get("resources", []) if res.get("name") == "ports"
                       for r in res.get("ranges", {}).get("range", [])]
             # A random port of the offer: several test clusters may share this machine's ports.
@@ -557,8 +560,32 @@ def scenario_docker(run):
     run.stop_driver(driver)
 
 
+def scenario_docker_oom(run):
+    """A Docker task that allocates far beyond its 16 MB must end TASK_FAILED with the memory reason."""
+    args = run.args
+    sched = ScenarioScheduler(run.rec)
+    tid = run.task_id("docker-oom")
+    spec = TaskSpec(tid, "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived", mem=16.0,
+                    agent_id=args.agent_id, docker={"image": "strata-test/busybox:latest"})
+    sched.queue([spec])
+    driver = run.start_driver(sched, run.framework_info("strata-e2e-docker-oom"))
+    run.result["framework_id"] = run.wait_registered()
+    run.wait_states("TASK_FAILED", [tid], ["TASK_FAILED"])
+    with run.rec.cond:
+        run.result["tasks"] = {tid: list(run.rec.states[tid])}
+        failed = [st for st in run.rec.statuses
+                  if st.get("task_id", {}).get("value") == tid and st.get("state") == "TASK_FAILED"]
+    run.result["reason"] = failed[-1].get("reason")
+    run.result["message"] = failed[-1].get("message")
+    if run.result["reason"] != "REASON_CONTAINER_LIMITATION_MEMORY":
+        raise ScenarioFailed("expected REASON_CONTAINER_LIMITATION_MEMORY, got %s (%s)"
+                             % (run.result["reason"], run.result["message"]))
+    run.stop_driver(driver)
+
+
 SCENARIOS = {
     "docker": scenario_docker,
+    "docker_oom": scenario_docker_oom,
     "launch": scenario_launch,
     "kill": scenario_kill,
     "failover": scenario_failover,

@@ -192,3 +192,22 @@ fn a_docker_task_survives_an_agent_restart() {
         |_| containers_for(&task_id).is_empty().then_some(()),
     );
 }
+
+#[test]
+fn a_docker_task_over_its_memory_limit_fails_with_the_memory_reason() {
+    const T: &str = "docker::a_docker_task_over_its_memory_limit_fails_with_the_memory_reason";
+    let Some(python) = prereq::python(T) else {
+        return;
+    };
+    if prereq::require(T, docker_ready()).is_none() {
+        return;
+    }
+    let cluster = TestCluster::start(1);
+    let outcome =
+        strata_tests::python::ScenarioRun::spawn(&python, &cluster, "docker_oom", &[]).finish();
+    let result = outcome.assert_ok();
+    assert_eq!(
+        result["reason"], "REASON_CONTAINER_LIMITATION_MEMORY",
+        "{result}"
+    );
+}
