@@ -94,17 +94,30 @@ struct MasterArgs {
     #[arg(long = "framework_heartbeat_interval", env = "STRATA_FRAMEWORK_HEARTBEAT_INTERVAL", default_value = "15secs", value_parser = duration)]
     framework_heartbeat_interval: Duration,
     /// Rescind offers that are neither accepted nor declined within this time.
-    #[arg(long = "offer_timeout", env = "STRATA_OFFER_TIMEOUT", value_parser = duration)]
-    offer_timeout: Option<Duration>,
+    /// ("0secs" never rescinds; the default, 60secs, outlasts any scheduler's
+    /// decision and stops a stuck framework from sitting on resources).
+    #[arg(long = "offer_timeout", env = "STRATA_OFFER_TIMEOUT", default_value = "60secs", value_parser = duration)]
+    offer_timeout: Duration,
+    /// Offer an agent's free resources only if they hold one of these
+    /// bundles, e.g. "cpus:0.01|mem:32" (Mesos's flag of the same name).
+    #[arg(
+        long = "min_allocatable_resources",
+        env = "STRATA_MIN_ALLOCATABLE_RESOURCES"
+    )]
+    min_allocatable_resources: Option<String>,
     /// Allocate at least this often (allocation also follows every change).
     #[arg(long = "allocation_interval", env = "STRATA_ALLOCATION_INTERVAL", default_value = "1secs", value_parser = duration)]
     allocation_interval: Duration,
 }
 
 impl MasterArgs {
-    fn config(&self) -> MasterConfig {
+    fn config(&self) -> Result<MasterConfig> {
         let listen = SocketAddr::new(self.ip, self.port);
         let mut c = MasterConfig::new(listen);
+        if let Some(text) = &self.min_allocatable_resources {
+            c.min_allocatable_resources = strata_master_allocator::parse_min_allocatable(text)
+                .context("invalid --min_allocatable_resources")?;
+        }
         if let Some(h) = &self.hostname {
             c.hostname = h.clone();
         }
@@ -115,9 +128,9 @@ impl MasterArgs {
         c.agent_ping_timeout = self.agent_ping_timeout;
         c.max_agent_ping_timeouts = self.max_agent_ping_timeouts;
         c.framework_heartbeat_interval = self.framework_heartbeat_interval;
-        c.offer_timeout = self.offer_timeout;
+        c.offer_timeout = Some(self.offer_timeout).filter(|d| !d.is_zero());
         c.allocation_interval = self.allocation_interval;
-        c
+        Ok(c)
     }
 }
 
@@ -305,7 +318,7 @@ fn main() -> Result<()> {
 async fn run(command: Command) -> Result<()> {
     match command {
         Command::Master(args) => {
-            let m = strata_master::start(args.config(), shutdown_signal())
+            let m = strata_master::start(args.config()?, shutdown_signal())
                 .await
                 .context("cannot start the master")?;
             m.server.await??;

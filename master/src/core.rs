@@ -54,6 +54,8 @@ pub struct CoreConfig {
     pub max_completed_tasks_per_framework: usize,
     /// Removed frameworks kept for `/master/state`.
     pub max_completed_frameworks: usize,
+    /// `--min_allocatable_resources` (empty: the allocator's defaults).
+    pub min_allocatable_resources: Vec<Resources>,
 }
 
 impl Default for CoreConfig {
@@ -71,6 +73,7 @@ impl Default for CoreConfig {
             default_refuse: Duration::from_secs(5),
             max_completed_tasks_per_framework: 1000,
             max_completed_frameworks: 50,
+            min_allocatable_resources: Vec::new(),
         }
     }
 }
@@ -482,9 +485,13 @@ fn validate_id(kind: &str, value: &str) -> Result<(), String> {
 impl MasterCore {
     /// A master with no agents and no frameworks.
     pub fn new(config: CoreConfig) -> Self {
+        let min_allocatable = config.min_allocatable_resources.clone();
         Self {
             config,
-            allocator: Allocator::new(AllocatorConfig::default()),
+            allocator: Allocator::new(AllocatorConfig {
+                min_allocatable_resources: min_allocatable,
+                ..AllocatorConfig::default()
+            }),
             agents: BTreeMap::new(),
             frameworks: BTreeMap::new(),
             offers: HashMap::new(),

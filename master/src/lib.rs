@@ -55,8 +55,14 @@ pub struct MasterConfig {
     pub agent_ping_timeout: Duration,
     /// Missed heartbeats before an agent is unreachable.
     pub max_agent_ping_timeouts: u32,
-    /// Rescind offers not answered within this time.
+    /// Rescind offers not answered within this time (`None`: never). The
+    /// default, 60 s, is far longer than any scheduler needs to decide, and
+    /// short enough that a stuck framework cannot sit on resources others
+    /// are waiting for.
     pub offer_timeout: Option<Duration>,
+    /// Offer an agent's free resources only if they hold at least one of
+    /// these bundles (Mesos's `--min_allocatable_resources`).
+    pub min_allocatable_resources: Vec<strata_api::Resources>,
     /// Periodic allocation even without events (filters expire with time).
     pub allocation_interval: Duration,
 }
@@ -72,7 +78,8 @@ impl MasterConfig {
             framework_heartbeat_interval: Duration::from_secs(15),
             agent_ping_timeout: Duration::from_secs(15),
             max_agent_ping_timeouts: 5,
-            offer_timeout: None,
+            offer_timeout: Some(Duration::from_secs(60)),
+            min_allocatable_resources: Vec::new(),
             allocation_interval: Duration::from_secs(1),
         }
     }
@@ -131,6 +138,7 @@ pub async fn start(
         agent_ping_timeout: config.agent_ping_timeout,
         max_agent_ping_timeouts: config.max_agent_ping_timeouts,
         offer_timeout: config.offer_timeout,
+        min_allocatable_resources: config.min_allocatable_resources.clone(),
         ..CoreConfig::default()
     };
     let (current_tx, current_rx) = watch::channel(None);
