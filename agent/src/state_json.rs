@@ -7,22 +7,7 @@ use strata_api::Resources;
 use crate::actor::{Agent, AgentTask, ExecState};
 
 fn resources(r: &Resources) -> Value {
-    let mut m = serde_json::Map::new();
-    for k in ["cpus", "mem", "disk", "gpus"] {
-        m.insert(k.into(), json!(r.scalar(k)));
-    }
-    for (k, v) in r.scalars() {
-        m.insert(k.into(), json!(v));
-    }
-    for (k, set) in r.range_sets() {
-        let parts: Vec<String> = set
-            .ranges()
-            .iter()
-            .map(|x| format!("{}-{}", x.begin, x.end))
-            .collect();
-        m.insert(k.into(), json!(format!("[{}]", parts.join(","))));
-    }
-    Value::Object(m)
+    strata_proto::convert::resources_json(r)
 }
 
 fn task_json(t: &AgentTask, fid: &str, eid: &str, agent_id: &str) -> Value {

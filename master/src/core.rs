@@ -861,13 +861,12 @@ impl MasterCore {
             done.push(task);
         }
         for agent_id in agents {
-            if let Some(sink) = self.agents.get(&agent_id).and_then(Agent::sink) {
-                let _ = sink.send(internal::MasterMessage::of(ToAgent::ShutdownFramework(
-                    internal::ShutdownFramework {
-                        framework_id: Some(v1::framework_id(framework_id.as_str())),
-                    },
-                )));
-            }
+            self.send_to_agent(
+                &agent_id,
+                ToAgent::ShutdownFramework(internal::ShutdownFramework {
+                    framework_id: Some(v1::framework_id(framework_id.as_str())),
+                }),
+            );
         }
         self.allocator.remove_framework(framework_id);
         self.removed_frameworks.insert(framework_id.clone());
@@ -1013,14 +1012,13 @@ impl MasterCore {
                         "expecting 'shutdown.executor_id' and 'shutdown.agent_id' to be present",
                     ));
                 };
-                if let Some(sink) = self.agents.get(&AgentId(aid.value)).and_then(Agent::sink) {
-                    let _ = sink.send(internal::MasterMessage::of(ToAgent::ShutdownExecutor(
-                        internal::ShutdownExecutor {
-                            framework_id: Some(v1::framework_id(fid.as_str())),
-                            executor_id: Some(eid),
-                        },
-                    )));
-                }
+                self.send_to_agent(
+                    &AgentId(aid.value),
+                    ToAgent::ShutdownExecutor(internal::ShutdownExecutor {
+                        framework_id: Some(v1::framework_id(fid.as_str())),
+                        executor_id: Some(eid),
+                    }),
+                );
                 Ok(())
             }
             C::Acknowledge => {
@@ -1055,15 +1053,14 @@ impl MasterCore {
                         "expecting 'message.agent_id' and 'message.executor_id' to be present",
                     ));
                 };
-                if let Some(sink) = self.agents.get(&AgentId(aid.value)).and_then(Agent::sink) {
-                    let _ = sink.send(internal::MasterMessage::of(ToAgent::FrameworkMessage(
-                        internal::FrameworkMessage {
-                            framework_id: Some(v1::framework_id(fid.as_str())),
-                            executor_id: Some(eid),
-                            data: msg.data,
-                        },
-                    )));
-                }
+                self.send_to_agent(
+                    &AgentId(aid.value),
+                    ToAgent::FrameworkMessage(internal::FrameworkMessage {
+                        framework_id: Some(v1::framework_id(fid.as_str())),
+                        executor_id: Some(eid),
+                        data: msg.data,
+                    }),
+                );
                 Ok(())
             }
             C::Request => Ok(()),
@@ -1222,6 +1219,15 @@ impl MasterCore {
             agent_id: agent_id.map(|a| v1::agent_id(a.as_str())),
             timestamp: Some(unix(&self.config, now)),
             ..Default::default()
+        }
+    }
+
+    /// Sends a command to an agent if it is connected (otherwise the agent
+    /// learns the outcome when it re-registers and is reconciled).
+    fn send_to_agent(&self, agent: &AgentId, body: ToAgent) -> bool {
+        match self.agents.get(agent).and_then(Agent::sink) {
+            Some(sink) => sink.send(internal::MasterMessage::of(body)).is_ok(),
+            None => false,
         }
     }
 
@@ -1399,15 +1405,14 @@ impl MasterCore {
                                     now, fid, &agent_id, &role, task, resources, executor,
                                 );
                             }
-                            if let Some(sink) = self.agents.get(&agent_id).and_then(Agent::sink) {
-                                let _ = sink.send(internal::MasterMessage::of(
-                                    ToAgent::RunTaskGroup(internal::RunTaskGroup {
-                                        framework_info: fw_info,
-                                        executor: Some(exec),
-                                        task_group: Some(v1::TaskGroupInfo { tasks }),
-                                    }),
-                                ));
-                            }
+                            self.send_to_agent(
+                                &agent_id,
+                                ToAgent::RunTaskGroup(internal::RunTaskGroup {
+                                    framework_info: fw_info,
+                                    executor: Some(exec),
+                                    task_group: Some(v1::TaskGroupInfo { tasks }),
+                                }),
+                            );
                         }
                         Err(msg) => {
                             for t in tasks {
@@ -1641,14 +1646,13 @@ impl MasterCore {
         wire.agent_id = Some(v1::agent_id(agent_id.as_str()));
         self.record_task(now, fid, agent_id, role, task, resources, executor);
         let fw_info = self.frameworks.get(fid).map(|f| f.info.clone());
-        if let Some(sink) = self.agents.get(agent_id).and_then(Agent::sink) {
-            let _ = sink.send(internal::MasterMessage::of(ToAgent::RunTask(
-                internal::RunTask {
-                    framework_info: fw_info,
-                    task: Some(wire),
-                },
-            )));
-        }
+        self.send_to_agent(
+            agent_id,
+            ToAgent::RunTask(internal::RunTask {
+                framework_info: fw_info,
+                task: Some(wire),
+            }),
+        );
     }
 
     fn kill_task(
@@ -1702,15 +1706,14 @@ impl MasterCore {
     }
 
     fn acknowledge(&mut self, fid: &FrameworkId, agent_id: AgentId, tid: TaskId, uuid: Vec<u8>) {
-        if let Some(sink) = self.agents.get(&agent_id).and_then(Agent::sink) {
-            let _ = sink.send(internal::MasterMessage::of(ToAgent::Acknowledge(
-                internal::Acknowledge {
-                    framework_id: Some(v1::framework_id(fid.as_str())),
-                    task_id: Some(v1::task_id(tid.as_str())),
-                    uuid: uuid.clone(),
-                },
-            )));
-        }
+        self.send_to_agent(
+            &agent_id,
+            ToAgent::Acknowledge(internal::Acknowledge {
+                framework_id: Some(v1::framework_id(fid.as_str())),
+                task_id: Some(v1::task_id(tid.as_str())),
+                uuid: uuid.clone(),
+            }),
+        );
         let max_completed = self.config.max_completed_tasks_per_framework;
         let Some(fw) = self.frameworks.get_mut(fid) else {
             return;

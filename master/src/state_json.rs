@@ -10,24 +10,9 @@ use strata_proto::v1;
 
 use crate::core::{Agent, AgentLink, Framework, FrameworkConn, MasterCore, Task};
 
-/// Resources as Mesos renders them: scalars as numbers, ranges as `"[a-b,c-d]"`.
+/// Resources as Mesos renders them (see `strata_proto::convert::resources_json`).
 pub fn resources(r: &Resources) -> Value {
-    let mut m = Map::new();
-    for k in ["cpus", "mem", "disk", "gpus"] {
-        m.insert(k.into(), json!(r.scalar(k)));
-    }
-    for (k, v) in r.scalars() {
-        m.insert(k.into(), json!(v));
-    }
-    for (k, set) in r.range_sets() {
-        let parts: Vec<String> = set
-            .ranges()
-            .iter()
-            .map(|x| format!("{}-{}", x.begin, x.end))
-            .collect();
-        m.insert(k.into(), json!(format!("[{}]", parts.join(","))));
-    }
-    Value::Object(m)
+    strata_proto::convert::resources_json(r)
 }
 
 fn attributes(attrs: &[v1::Attribute]) -> Value {

@@ -255,3 +255,28 @@ mod tests {
         assert_eq!(a[2].ranges.as_ref().unwrap().range[0].end, 4);
     }
 }
+
+/// Resources in the JSON shape of Mesos's operator endpoints (`/state`,
+/// `/master/state`): scalars as numbers (cpus, mem, disk and gpus always
+/// present), range sets as `"[a-b,c-d]"`.
+pub fn resources_json(r: &Resources) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    for k in ["cpus", "mem", "disk", "gpus"] {
+        m.insert(k.into(), serde_json::json!(r.scalar(k)));
+    }
+    for (k, v) in r.scalars() {
+        m.insert(k.into(), serde_json::json!(v));
+    }
+    for (k, set) in r.range_sets() {
+        let parts: Vec<String> = set
+            .ranges()
+            .iter()
+            .map(|x| format!("{}-{}", x.begin, x.end))
+            .collect();
+        m.insert(
+            k.into(),
+            serde_json::json!(format!("[{}]", parts.join(","))),
+        );
+    }
+    serde_json::Value::Object(m)
+}
