@@ -72,6 +72,46 @@ fn scalar(name: &str, value: f64) -> v1::Resource {
     }
 }
 
+/// A command task running `argv` (no shell) with `cpus` and `mem`, on the
+/// offer's agent.
+fn command_task(id: &str, offer: &v1::Offer, cpus: f64, mem: f64, argv: &[&str]) -> v1::TaskInfo {
+    v1::TaskInfo {
+        name: id.to_owned(),
+        task_id: Some(v1::task_id(id)),
+        agent_id: offer.agent_id.clone(),
+        resources: vec![scalar("cpus", cpus), scalar("mem", mem)],
+        command: Some(v1::CommandInfo {
+            value: Some(argv[0].to_owned()),
+            arguments: argv.iter().map(|a| (*a).to_owned()).collect(),
+            shell: Some(false),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Packs as many tasks of `cpus` and `mem` into `offer` as it holds, up to
+/// `total` tasks in all; `make(n)` builds task number `n`.
+fn pack(
+    offer: &v1::Offer,
+    cpus: f64,
+    mem: f64,
+    next: &mut usize,
+    total: usize,
+    mut make: impl FnMut(usize) -> v1::TaskInfo,
+) -> Result<Vec<v1::TaskInfo>> {
+    let res = strata_proto::convert::resources_from_wire(&offer.resources)?;
+    let (mut free_cpus, mut free_mem) = (res.cpus(), res.mem());
+    let mut batch = Vec::new();
+    while *next < total && free_cpus >= cpus - 1e-9 && free_mem >= mem - 1e-9 {
+        free_cpus -= cpus;
+        free_mem -= mem;
+        batch.push(make(*next));
+        *next += 1;
+    }
+    Ok(batch)
+}
+
 /// Spawns and waits for `true` `n` times in a loop: the machine's raw rate.
 fn raw_spawn_rate(n: usize) -> Result<f64> {
     let start = Instant::now();
@@ -144,37 +184,26 @@ async fn launch(args: LaunchArgs) -> Result<()> {
                     continue;
                 };
                 for offer in ev.offers.map(|o| o.offers).unwrap_or_default() {
-                    let res = strata_proto::convert::resources_from_wire(&offer.resources)?;
-                    let (mut cpus, mut mem) = (res.cpus(), res.mem());
-                    let mut batch = Vec::new();
-                    while next < args.tasks && cpus >= args.cpus - 1e-9 && mem >= args.mem - 1e-9 {
-                        cpus -= args.cpus;
-                        mem -= args.mem;
-                        batch.push(v1::TaskInfo {
-                            name: format!("bench-{next}"),
-                            task_id: Some(v1::task_id(&format!("bench-{next}"))),
-                            agent_id: offer.agent_id.clone(),
-                            resources: vec![scalar("cpus", args.cpus), scalar("mem", args.mem)],
-                            command: Some(v1::CommandInfo {
-                                value: Some("true".into()),
-                                arguments: vec!["true".into()],
-                                shell: Some(false),
-                                ..Default::default()
-                            }),
-                            container: args.image.as_ref().map(|image| v1::ContainerInfo {
-                                r#type: v1::ContainerType::Docker as i32,
-                                docker: Some(v1::DockerInfo {
-                                    image: image.clone(),
-                                    network: Some(v1::DockerNetwork::None as i32),
-                                    ..Default::default()
-                                }),
+                    let batch = pack(&offer, args.cpus, args.mem, &mut next, args.tasks, |n| {
+                        let mut task = command_task(
+                            &format!("bench-{n}"),
+                            &offer,
+                            args.cpus,
+                            args.mem,
+                            &["true"],
+                        );
+                        task.container = args.image.as_ref().map(|image| v1::ContainerInfo {
+                            r#type: v1::ContainerType::Docker as i32,
+                            docker: Some(v1::DockerInfo {
+                                image: image.clone(),
+                                network: Some(v1::DockerNetwork::None as i32),
                                 ..Default::default()
                             }),
                             ..Default::default()
                         });
-                        launched_at.insert(format!("bench-{next}"), Instant::now());
-                        next += 1;
-                    }
+                        launched_at.insert(format!("bench-{n}"), Instant::now());
+                        task
+                    })?;
                     let oid = offer.id.clone().into_iter().collect();
                     let call = if batch.is_empty() {
                         calls::decline(&fid, oid, Some(calls::refuse_seconds(1.0)))
@@ -300,27 +329,15 @@ async fn hold(args: HoldArgs) -> Result<()> {
                     continue;
                 };
                 for offer in ev.offers.map(|o| o.offers).unwrap_or_default() {
-                    let res = strata_proto::convert::resources_from_wire(&offer.resources)?;
-                    let (mut cpus, mut mem) = (res.cpus(), res.mem());
-                    let mut batch = Vec::new();
-                    while next < args.tasks && cpus >= args.cpus - 1e-9 && mem >= args.mem - 1e-9 {
-                        cpus -= args.cpus;
-                        mem -= args.mem;
-                        batch.push(v1::TaskInfo {
-                            name: format!("hold-{next}"),
-                            task_id: Some(v1::task_id(&format!("hold-{next}"))),
-                            agent_id: offer.agent_id.clone(),
-                            resources: vec![scalar("cpus", args.cpus), scalar("mem", args.mem)],
-                            command: Some(v1::CommandInfo {
-                                value: Some("sleep".into()),
-                                arguments: vec!["sleep".into(), "3600".into()],
-                                shell: Some(false),
-                                ..Default::default()
-                            }),
-                            ..Default::default()
-                        });
-                        next += 1;
-                    }
+                    let batch = pack(&offer, args.cpus, args.mem, &mut next, args.tasks, |n| {
+                        command_task(
+                            &format!("hold-{n}"),
+                            &offer,
+                            args.cpus,
+                            args.mem,
+                            &["sleep", "3600"],
+                        )
+                    })?;
                     let oid = offer.id.clone().into_iter().collect();
                     let call = if batch.is_empty() {
                         calls::decline(&fid, oid, Some(calls::refuse_seconds(3600.0)))
