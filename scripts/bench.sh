@@ -11,8 +11,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 TASKS=${1:-2000}
 HOLD=${2:-100}
 cargo build --release -p strata >&2
-BIN=$PWD/target/release/strata
 WORK=$(mktemp -d /tmp/strata-bench.XXXXXX)
+# Private copies, so a concurrent rebuild cannot change the binaries mid-run.
+cp target/release/strata target/release/strata-executor "$WORK/"
+BIN=$WORK/strata
 pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -55,7 +57,10 @@ sleep 3
 M1=$(rss_kb $MASTER_PID)
 echo "master RSS with $HOLD running tasks: $M1 KB (delta $((M1 - M0)) KB, $(( (M1 - M0) * 1024 / HOLD )) bytes/task)"
 echo "agent RSS with its share of $HOLD running tasks: $(rss_kb $AGENT_PID) KB"
-exec_pids=$(pgrep -f "strata executor command" || true)
+# This run's command executors: the processes of $WORK/strata-executor.
+exec_pids=$(for proc in /proc/[0-9]*; do
+    [[ "$(readlink "$proc/exe" 2>/dev/null)" == "$WORK/strata-executor" ]] && echo "${proc#/proc/}"
+done)
 n=0; rss=0; pss=0
 for p in $exec_pids; do
     r=$(rss_kb "$p" 2>/dev/null || echo 0); s=$(pss_kb "$p" 2>/dev/null || echo 0)

@@ -685,11 +685,19 @@ impl Agent {
             r#type: Some(v1::ExecutorType::Default as i32),
             executor_id: Some(v1::executor_id(&tid)),
             framework_id: Some(v1::framework_id(fid.as_str())),
-            command: Some(v1::CommandInfo {
-                value: Some(self.config.launcher.display().to_string()),
-                arguments: vec!["strata".into(), "executor".into(), "command".into()],
-                shell: Some(false),
-                ..Default::default()
+            command: Some(match &self.config.command_executor {
+                Some(binary) => v1::CommandInfo {
+                    value: Some(binary.display().to_string()),
+                    arguments: vec![crate::COMMAND_EXECUTOR_BINARY.into()],
+                    shell: Some(false),
+                    ..Default::default()
+                },
+                None => v1::CommandInfo {
+                    value: Some(self.config.launcher.display().to_string()),
+                    arguments: vec!["strata".into(), "executor".into(), "command".into()],
+                    shell: Some(false),
+                    ..Default::default()
+                },
             }),
             name: Some(format!("Command Executor (Task: {tid})")),
             source: Some(tid),

@@ -151,6 +151,7 @@ pub fn state(agent: &Agent) -> Value {
             "work_dir": cfg.work_dir.display().to_string(),
             "master": cfg.master,
             "launcher": cfg.launcher.display().to_string(),
+            "command_executor": cfg.command_executor.as_ref().map(|p| p.display().to_string()),
             "cgroups_root": cfg.cgroups_root,
             "executor_shutdown_grace_period": strata_api::format_duration(cfg.executor_shutdown_grace_period),
         },

@@ -179,6 +179,11 @@ struct AgentArgs {
     /// How long a started executor has to subscribe.
     #[arg(long = "executor_registration_timeout", env = "STRATA_EXECUTOR_REGISTRATION_TIMEOUT", default_value = "1mins", value_parser = duration)]
     executor_registration_timeout: Duration,
+    /// Where to find `strata-executor`, the small command-executor binary
+    /// (default: beside this binary). Without it, command tasks run under
+    /// `strata executor command`.
+    #[arg(long = "launcher_dir", env = "STRATA_LAUNCHER_DIR")]
+    launcher_dir: Option<PathBuf>,
 }
 
 impl AgentArgs {
@@ -221,6 +226,23 @@ impl AgentArgs {
         c.executor_registration_timeout = self.executor_registration_timeout;
         c.launcher =
             std::env::current_exe().context("cannot find the strata binary to launch executors")?;
+        if let Some(dir) = &self.launcher_dir {
+            c.command_executor = strata_agent::command_executor_beside(dir);
+            if c.command_executor.is_none() {
+                bail!(
+                    "--launcher_dir {}: no executable {} there",
+                    dir.display(),
+                    strata_agent::COMMAND_EXECUTOR_BINARY
+                );
+            }
+        }
+        if c.command_executor.is_none() {
+            tracing::warn!(
+                "no {} beside {}: command tasks run under `strata executor command`, which costs more memory and start-up time per task",
+                strata_agent::COMMAND_EXECUTOR_BINARY,
+                c.launcher.display()
+            );
+        }
         Ok(c)
     }
 }

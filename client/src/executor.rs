@@ -2,19 +2,18 @@
 
 use std::time::Duration;
 
-use http::Method;
 use strata_proto::v1;
 
 use crate::error::{Error, Result};
 use crate::stream::ExecutorEventStream;
-use crate::transport::{self, Http, Peer};
+use crate::transport::{self, Http1, Peer};
 
 const PATH: &str = "/api/v1/executor";
 
 /// A client of the agent that launched this executor. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct ExecutorClient {
-    http: Http,
+    http: Http1,
     peer: Peer,
     framework_id: v1::FrameworkId,
     executor_id: v1::ExecutorId,
@@ -30,7 +29,7 @@ impl ExecutorClient {
     ) -> Result<Self> {
         let authority = transport::normalize_authority(agent_endpoint, None)?;
         Ok(Self {
-            http: Http::new(),
+            http: Http1::new(),
             peer: Peer {
                 role: "agent",
                 authority,
@@ -106,15 +105,9 @@ impl ExecutorClient {
             }),
             ..self.call(v1::ExecutorCallType::Subscribe)
         };
-        let request = self.http.json_request(
-            Method::POST,
-            &self.peer.authority,
-            PATH,
-            Some(v1::Encoding::Json.encode(&call)),
-            None,
-        )?;
-        let response = self.http.send(&self.peer, request).await?;
-        let response = self.http.expect_success(&self.peer, response).await?;
+        let request =
+            transport::json_post(&self.peer.authority, PATH, v1::Encoding::Json.encode(&call))?;
+        let response = self.http.stream(&self.peer, request).await?;
         Ok(ExecutorEventStream::new(
             self.peer.clone(),
             response.into_body(),
@@ -152,16 +145,9 @@ impl ExecutorClient {
     }
 
     async fn send(&self, call: v1::ExecutorCall) -> Result<()> {
-        let request = self.http.json_request(
-            Method::POST,
-            &self.peer.authority,
-            PATH,
-            Some(v1::Encoding::Json.encode(&call)),
-            None,
-        )?;
-        let response = self.http.send(&self.peer, request).await?;
-        let response = self.http.expect_success(&self.peer, response).await?;
-        self.http.read_body(&self.peer, response).await?;
+        let request =
+            transport::json_post(&self.peer.authority, PATH, v1::Encoding::Json.encode(&call))?;
+        self.http.call(&self.peer, request).await?;
         Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP plumbing the clients share: one pooled hyper-util client
-//! (HTTP/1.1, keep-alive), request timeouts, and the mapping of answers to
-//! [`Error`]s.
+//! ([`Http`]: HTTP/1.1, keep-alive) for the scheduler and operator clients, a
+//! bare HTTP/1.1 connection ([`Http1`]) for the executor client, request
+//! timeouts, and the mapping of answers to [`Error`]s.
 
 use std::fmt;
 use std::time::Duration;
@@ -192,6 +193,168 @@ impl Http {
             seconds: self.timeout.as_secs().max(1),
         }
     }
+}
+
+/// A minimal HTTP/1.1 client for one peer, without hyper-util's pool: one
+/// idle keep-alive connection is kept for the next call, a busy one makes a
+/// new connection. The executor client uses it instead of [`Http`] so that
+/// the `strata-executor` binary links no HTTP/2 code and stays small (every
+/// command task runs one).
+#[derive(Clone, Debug)]
+pub(crate) struct Http1 {
+    idle: std::sync::Arc<std::sync::Mutex<Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>>>>,
+    timeout: Duration,
+}
+
+impl Http1 {
+    pub(crate) fn new() -> Self {
+        Self {
+            idle: Default::default(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    pub(crate) fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
+    async fn connect(
+        &self,
+        peer: &Peer,
+    ) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
+        let transport = |reason: String| Error::Transport {
+            peer: peer.to_string(),
+            reason,
+        };
+        let tcp = tokio::net::TcpStream::connect(&peer.authority)
+            .await
+            .map_err(|e| transport(e.to_string()))?;
+        let _ = tcp.set_nodelay(true);
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+                .await
+                .map_err(|e| transport(with_causes(&e)))?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(sender)
+    }
+
+    async fn ready_sender(
+        &self,
+        peer: &Peer,
+    ) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
+        let cached = self.idle.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(mut sender) = cached {
+            if sender.ready().await.is_ok() {
+                return Ok(sender);
+            }
+        }
+        self.connect(peer).await
+    }
+
+    /// Sends a short call and reads its whole answer; the connection is kept
+    /// for the next call. Non-2xx answers become [`Error::Status`].
+    pub(crate) async fn call(&self, peer: &Peer, request: Request<Full<Bytes>>) -> Result<Bytes> {
+        let work = async {
+            let mut sender = self.ready_sender(peer).await?;
+            let response = sender
+                .send_request(request)
+                .await
+                .map_err(|e| Error::Transport {
+                    peer: peer.to_string(),
+                    reason: with_causes(&e),
+                })?;
+            let status = response.status();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| Error::Transport {
+                    peer: peer.to_string(),
+                    reason: with_causes(&e),
+                })?
+                .to_bytes();
+            *self.idle.lock().unwrap_or_else(|e| e.into_inner()) = Some(sender);
+            if !status.is_success() {
+                let end = body.len().min(MAX_ERROR_BODY);
+                return Err(Error::Status {
+                    peer: peer.to_string(),
+                    status: status.as_u16(),
+                    body: String::from_utf8_lossy(&body[..end]).trim().to_owned(),
+                });
+            }
+            Ok(body)
+        };
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Timeout {
+                peer: peer.to_string(),
+                seconds: self.timeout.as_secs().max(1),
+            }),
+        }
+    }
+
+    /// Sends a request whose answer is a stream, on a connection of its own;
+    /// the timeout bounds the wait for the response head. Non-2xx answers
+    /// become [`Error::Status`].
+    pub(crate) async fn stream(
+        &self,
+        peer: &Peer,
+        request: Request<Full<Bytes>>,
+    ) -> Result<Response<Incoming>> {
+        let work = async {
+            let mut sender = self.connect(peer).await?;
+            sender
+                .send_request(request)
+                .await
+                .map_err(|e| Error::Transport {
+                    peer: peer.to_string(),
+                    reason: with_causes(&e),
+                })
+        };
+        let response = match tokio::time::timeout(self.timeout, work).await {
+            Ok(result) => result?,
+            Err(_) => {
+                return Err(Error::Timeout {
+                    peer: peer.to_string(),
+                    seconds: self.timeout.as_secs().max(1),
+                })
+            }
+        };
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status().as_u16();
+        let body = tokio::time::timeout(self.timeout, response.into_body().collect())
+            .await
+            .ok()
+            .and_then(|r| r.ok())
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        let end = body.len().min(MAX_ERROR_BODY);
+        Err(Error::Status {
+            peer: peer.to_string(),
+            status,
+            body: String::from_utf8_lossy(&body[..end]).trim().to_owned(),
+        })
+    }
+}
+
+/// Builds a JSON request to `http://{authority}{path}` with `Accept` and
+/// `Content-Type: application/json`.
+pub(crate) fn json_post(authority: &str, path: &str, body: Vec<u8>) -> Result<Request<Full<Bytes>>> {
+    Request::builder()
+        .method(Method::POST)
+        .uri(format!("http://{authority}{path}"))
+        .header(http::header::HOST, authority)
+        .header(ACCEPT, "application/json")
+        .header(CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| Error::InvalidAddress {
+            address: authority.to_owned(),
+            reason: e.to_string(),
+        })
 }
 
 /// The `Location` header of a redirect, as text.
