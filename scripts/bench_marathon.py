@@ -6,6 +6,8 @@
   many     POST A apps with I instances each (C threads); time to all running
            (GET /v2/apps, sum of `tasksRunning`, polled every 500 ms)
   latency  GET a path N times in a row: p50/p90/p99/max
+  spread   how the tasks at a path (an app, or /v2/tasks) are spread over agents
+  counters Marathon's own counters from /metrics
 """
 
 import argparse
@@ -136,6 +138,9 @@ def cmd_many(a):
                 i = next(ids, None)
             if i is None:
                 return
+            if a.rate > 0:
+                # App i is due at t0 + i / rate.
+                time.sleep(max(0.0, t0 + i / a.rate - time.monotonic()))
             body = app_def(f"{a.prefix}/app-{i:04d}", a.instances, a.cpus, a.mem, a.ports)
             t = time.monotonic()
             try:
@@ -208,6 +213,40 @@ def cmd_latency(a):
     return 0
 
 
+def cmd_spread(a):
+    c = Client(a.server, timeout=300)
+    st, data = c.call("GET", a.path)
+    if st != 200:
+        print(f"GET {a.path}: HTTP {st}")
+        return 1
+    v = json.loads(data)
+    tasks = v["app"]["tasks"] if "app" in v else v["tasks"]
+    per = {}
+    for t in tasks:
+        per[t["slaveId"]] = per.get(t["slaveId"], 0) + 1
+    if len(per) <= 4:
+        shown = ", ".join(f"{n} on {agent[-8:]}" for agent, n in sorted(per.items()))
+    else:
+        n = sorted(per.values())
+        shown = f"per agent min {n[0]}, median {n[len(n) // 2]}, max {n[-1]}"
+    print(f"RESULT {a.path}: {len(tasks)} tasks over {len(per)} agents: {shown}", flush=True)
+    return 0
+
+
+def cmd_counters(a):
+    c = Client(a.server)
+    st, data = c.call("GET", "/metrics")
+    if st != 200:
+        print(f"GET /metrics: HTTP {st}")
+        return 1
+    v = json.loads(data)
+    counters = {k[len("marathon."):-len(".counter")]: x["count"] for k, x in v["counters"].items()}
+    print("marathon counters: " + ", ".join(f"{k} {n}" for k, n in sorted(counters.items())), flush=True)
+    gauges = {k[len("marathon."):-len(".gauge")]: x["value"] for k, x in v["gauges"].items()}
+    print("marathon gauges: " + ", ".join(f"{k} {n}" for k, n in sorted(gauges.items())), flush=True)
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--server", required=True)
@@ -226,11 +265,16 @@ def main():
     sub.choices["many"].add_argument("--apps", type=int, required=True)
     sub.choices["many"].add_argument("--prefix", default="/many")
     sub.choices["many"].add_argument("--concurrency", type=int, default=8)
+    sub.choices["many"].add_argument("--rate", type=float, default=0,
+                                     help="app POSTs per second (0: as fast as the threads go)")
     p = sub.add_parser("latency")
     p.add_argument("--path", default="/v2/apps")
     p.add_argument("--n", type=int, default=200)
+    sub.add_parser("spread").add_argument("--path", default="/v2/tasks")
+    sub.add_parser("counters")
     a = ap.parse_args()
-    return {"big": cmd_big, "many": cmd_many, "latency": cmd_latency}[a.cmd](a)
+    return {"big": cmd_big, "many": cmd_many, "latency": cmd_latency, "spread": cmd_spread,
+            "counters": cmd_counters}[a.cmd](a)
 
 
 if __name__ == "__main__":

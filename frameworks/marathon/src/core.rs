@@ -2,9 +2,14 @@
 //! (instances), and the reconciler between them.
 //!
 //! Every change (an API call, a status update, an offer, a health result, a timer tick)
-//! ends with [`Core::reconcile`], which compares each app's effective definition with its
-//! instances and decides kills and launches, and moves deployments forward. Launches wait
-//! in the queue for offers ([`Core::on_offers`]).
+//! ends with [`Core::reconcile`], which compares an app's effective definition with its
+//! instances and decides kills and launches, and moves deployments forward. It does so
+//! only for the apps that changed since the last pass: those with an instance added,
+//! changed or removed (the [`Instances`] index records them), those a deployment or API
+//! write touched, and those with unreachable instances (whose fate depends on the clock).
+//! Everything else is as it was, so a status update costs about the size of its own app,
+//! not of the whole state. Launches wait in the queue for offers ([`Core::on_offers`]),
+//! which spreads each app's instances over the agents offered.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -27,6 +32,8 @@ use crate::app::{AppDefinition, HealthCheckDef, UnreachableStrategy};
 use crate::error::ApiError;
 use crate::events::EventBus;
 use crate::health::{self, HealthReport};
+use crate::index::{Deployments, Instances};
+use crate::writer::{Acknowledger, InstanceWriter};
 use crate::model::{ActionKind, Deployment, GroupRecord, HealthState, Instance, KillReason};
 use crate::pathid::PathId;
 use crate::time;
@@ -102,14 +109,21 @@ pub struct Core {
     pub apps: BTreeMap<PathId, AppDefinition>,
     /// Explicit groups.
     pub groups: BTreeMap<PathId, GroupRecord>,
-    /// Instances by task id.
-    pub instances: BTreeMap<String, Instance>,
-    /// Running deployments, oldest first.
-    pub deployments: Vec<Deployment>,
+    /// Instances by task id, indexed by app.
+    pub instances: Instances,
+    /// Running deployments, oldest first, indexed by app.
+    pub deployments: Deployments,
     /// Launches wanted now, per app.
     pub queue: BTreeMap<PathId, u32>,
+    /// Apps the next [`Core::reconcile`] must plan again (besides those whose instances
+    /// changed, which [`Instances::take_touched`] gives).
+    dirty: BTreeSet<PathId>,
     runtime: BTreeMap<PathId, AppRuntime>,
     store: Arc<dyn Store>,
+    /// Instance records go to the store through this, outside the lock.
+    writer: InstanceWriter,
+    /// Acknowledgements go to the master through this, once what they report is stored.
+    acks: Option<Acknowledger>,
     scheduler: Option<Scheduler>,
     /// The event bus.
     pub events: EventBus,
@@ -150,10 +164,13 @@ impl Core {
         let mut core = Core {
             apps: BTreeMap::new(),
             groups: BTreeMap::new(),
-            instances: BTreeMap::new(),
-            deployments: Vec::new(),
+            instances: Instances::new(),
+            deployments: Deployments::new(),
             queue: BTreeMap::new(),
+            dirty: BTreeSet::new(),
             runtime: BTreeMap::new(),
+            writer: InstanceWriter::start(store.clone()),
+            acks: None,
             store,
             scheduler: None,
             events,
@@ -191,12 +208,19 @@ impl Core {
         }
         for (k, v) in core.store.list(&format!("{PREFIX}/tasks/")).await? {
             let inst: Instance = decode(&k, &v.value)?;
-            core.instances.insert(inst.task_id.clone(), inst);
+            core.instances.insert(inst);
         }
         for (k, v) in core.store.list(&format!("{PREFIX}/deployments/")).await? {
             core.deployments.push(decode(&k, &v.value)?);
         }
-        core.deployments.sort_by(|a, b| a.version.cmp(&b.version));
+        // The first pass plans everything (the loaded instances' apps are touched already).
+        core.dirty.extend(core.apps.keys().cloned());
+        let deployed: Vec<PathId> = core
+            .deployments
+            .iter()
+            .flat_map(|d| d.target.keys().cloned())
+            .collect();
+        core.dirty.extend(deployed);
         if let Ok(Some(v)) = core.store.get(FRAMEWORK_ID_KEY).await {
             core.framework_id = String::from_utf8(v.value).ok();
         }
@@ -214,7 +238,13 @@ impl Core {
 
     /// Attaches the scheduler handle (absent in offline router tests).
     pub fn set_scheduler(&mut self, scheduler: Option<Scheduler>) {
+        self.acks = scheduler.clone().map(Acknowledger::start);
         self.scheduler = scheduler;
+    }
+
+    /// Instance records queued for the store and not yet written.
+    pub fn pending_writes(&self) -> usize {
+        self.writer.pending()
     }
 
     /// A fresh version: now, strictly after every version handed out before.
@@ -225,7 +255,25 @@ impl Core {
     }
 
     fn bump(&mut self, name: &'static str) {
-        *self.counters.entry(name).or_default() += 1;
+        self.bump_by(name, 1);
+    }
+
+    fn bump_by(&mut self, name: &'static str, n: u64) {
+        *self.counters.entry(name).or_default() += n;
+    }
+
+    /// Makes the next [`Core::reconcile`] plan `app` again.
+    fn mark_dirty(&mut self, app: &PathId) {
+        if !self.dirty.contains(app) {
+            self.dirty.insert(app.clone());
+        }
+    }
+
+    /// Makes the next [`Core::reconcile`] plan every app `d` changes.
+    fn mark_deployment_dirty(&mut self, d: &Deployment) {
+        for app in d.target.keys() {
+            self.mark_dirty(app);
+        }
     }
 
     // === persistence ===
@@ -267,23 +315,26 @@ impl Core {
         }
     }
 
-    async fn persist_instance(&self, inst: &Instance) {
+    /// Queues the instance's record for the store (see [`crate::writer`]).
+    fn persist_instance(&self, inst: &Instance) {
         let bytes = serde_json::to_vec(inst).unwrap_or_default();
-        if let Err(e) = self.store.put(&key("tasks", &inst.task_id), bytes).await {
-            warn!(task_id = %inst.task_id, error = %e, "could not persist an instance");
-        }
+        self.writer.put(key("tasks", &inst.task_id), bytes);
     }
 
-    async fn forget_instance(&mut self, task_id: &str) -> Option<Instance> {
+    fn forget_instance(&mut self, task_id: &str) -> Option<Instance> {
         if let Some(handles) = self.health_checks.remove(task_id) {
             for h in handles {
                 h.abort();
             }
         }
-        if let Err(e) = self.store.delete(&key("tasks", task_id), None).await {
-            warn!(task_id, error = %e, "could not delete an instance record");
-        }
+        self.writer.delete(key("tasks", task_id));
         self.instances.remove(task_id)
+    }
+
+    /// Writes the queued instance records and stops the writer, which holds the store
+    /// open until then.
+    pub async fn close_writer(&mut self) {
+        self.writer.close().await;
     }
 
     async fn persist_deployment(&self, d: &Deployment) {
@@ -303,16 +354,13 @@ impl Core {
 
     /// Deployments touching `app`.
     pub fn deployments_of(&self, app: &PathId) -> Vec<&Deployment> {
-        self.deployments
-            .iter()
-            .filter(|d| d.target.contains_key(app))
-            .collect()
+        self.deployments.of_app(app).collect()
     }
 
     /// The definition the reconciler works toward for `app` now: the original while the
     /// app's step of a running deployment has not started, else the target.
     fn effective(&self, app: &PathId) -> Option<&AppDefinition> {
-        for d in &self.deployments {
+        for d in self.deployments.of_app(app) {
             if let Some(step) = d.step_of(app) {
                 if d.current_step < step {
                     return d.original.get(app).and_then(Option::as_ref);
@@ -361,11 +409,7 @@ impl Core {
     /// Counts for an app: (staged, running, healthy, unhealthy).
     pub fn counts(&self, app: &AppDefinition) -> (u32, u32, u32, u32) {
         let (mut staged, mut running, mut healthy, mut unhealthy) = (0, 0, 0, 0);
-        for inst in self
-            .instances
-            .values()
-            .filter(|i| i.app_id == app.id && i.is_active())
-        {
+        for inst in self.instances.of_app(&app.id).filter(|i| i.is_active()) {
             match inst.state {
                 TaskState::Staging | TaskState::Starting => staged += 1,
                 TaskState::Running => running += 1,
@@ -414,8 +458,8 @@ impl Core {
     pub fn app_tasks_json(&self, app: &PathId) -> Vec<Value> {
         let def = self.apps.get(app);
         self.instances
-            .values()
-            .filter(|i| &i.app_id == app && i.is_active())
+            .of_app(app)
+            .filter(|i| i.is_active())
             .map(|i| i.to_json(def))
             .collect()
     }
@@ -507,12 +551,14 @@ impl Core {
             original.insert(id.clone(), before);
             target.insert(id, def);
         }
-        let conflicts: Vec<String> = self
-            .deployments
-            .iter()
-            .filter(|d| d.target.keys().any(|k| target.contains_key(k)))
-            .map(|d| d.id.clone())
-            .collect();
+        let mut conflicts: Vec<String> = Vec::new();
+        for id in target.keys() {
+            for d in self.deployments.of_app(id) {
+                if !conflicts.contains(&d.id) {
+                    conflicts.push(d.id.clone());
+                }
+            }
+        }
         if !conflicts.is_empty() && !force {
             return Err(ApiError::locked(&conflicts));
         }
@@ -552,8 +598,8 @@ impl Core {
         self.write_all(writes).await?;
         // Then apply in memory.
         for id in &conflicts {
-            if let Some(pos) = self.deployments.iter().position(|d| &d.id == id) {
-                let d = self.deployments.remove(pos);
+            if let Some(d) = self.deployments.remove(id) {
+                self.mark_deployment_dirty(&d);
                 info!(deployment = %d.id, "deployment cancelled by a forced change");
                 self.events.publish(
                     "deployment_failed",
@@ -562,6 +608,7 @@ impl Core {
             }
         }
         for (id, def) in &deployment.target {
+            self.mark_dirty(id);
             match def {
                 Some(def) => {
                     let config_changed = deployment
@@ -616,16 +663,16 @@ impl Core {
         id: &str,
         force: bool,
     ) -> Result<Option<DeploymentRef>, ApiError> {
-        let Some(pos) = self.deployments.iter().position(|d| d.id == id) else {
+        let Some(d) = self.deployments.get(id).cloned() else {
             return Err(ApiError::new(
                 http::StatusCode::NOT_FOUND,
                 format!("DeploymentPlan {id} does not exist"),
             ));
         };
-        let d = self.deployments[pos].clone();
         if force {
             self.write_all(vec![(key("deployments", id), None)]).await?;
-            self.deployments.remove(pos);
+            self.deployments.remove(id);
+            self.mark_deployment_dirty(&d);
             self.events.publish(
                 "deployment_failed",
                 json!({"id": d.id, "plan": d.plan_json()}),
@@ -651,44 +698,43 @@ impl Core {
 
     // === the reconciler ===
 
-    /// Compares every app with its instances: kills what must go, queues what must start,
-    /// and moves deployments forward.
+    /// Compares each app that changed since the last pass with its instances: kills what
+    /// must go, queues what must start, and moves forward the deployments of those apps.
+    /// Apps that did not change keep their queue entries: nothing they depend on moved.
     pub async fn reconcile(&mut self) {
         let now_ms = time::now_ms();
-        let mut ids: BTreeSet<PathId> = self.apps.keys().cloned().collect();
-        ids.extend(self.instances.values().map(|i| i.app_id.clone()));
-        for d in &self.deployments {
-            ids.extend(d.original.keys().cloned());
+        let mut ids = std::mem::take(&mut self.dirty);
+        ids.extend(self.instances.take_touched());
+        if ids.is_empty() {
+            return;
         }
+        self.bump("reconcile_passes");
+        self.bump_by("reconcile_apps_planned", ids.len() as u64);
         let mut kills: Vec<(String, KillReason)> = Vec::new();
-        let mut queue = BTreeMap::new();
+        let mut newly_waiting = false;
         for id in &ids {
             let (k, launches) = self.plan_app(id, now_ms);
             kills.extend(k);
             if launches > 0 {
-                queue.insert(id.clone(), launches);
+                newly_waiting |= self.queue.insert(id.clone(), launches).is_none();
+                if let Some(rt) = self.runtime.get_mut(id) {
+                    rt.since.get_or_insert(now_ms);
+                }
+            } else {
+                self.queue.remove(id);
+                if let Some(rt) = self.runtime.get_mut(id) {
+                    rt.since = None;
+                }
             }
         }
-        for (id, _) in queue.iter() {
-            if let Some(rt) = self.runtime.get_mut(id) {
-                rt.since.get_or_insert(now_ms);
-            }
-        }
-        for (id, rt) in self.runtime.iter_mut() {
-            if !queue.contains_key(id) {
-                rt.since = None;
-            }
-        }
-        let newly_waiting = queue.keys().any(|k| !self.queue.contains_key(k));
-        self.queue = queue;
         for (task_id, reason) in kills {
             self.kill(&task_id, reason).await;
         }
         if newly_waiting {
             self.revive(true);
         }
-        self.advance_deployments().await;
-        self.forget_removed_apps();
+        self.advance_deployments(&ids).await;
+        self.forget_removed_apps(&ids);
     }
 
     /// Kills and launches for one app.
@@ -696,8 +742,8 @@ impl Core {
         let mut kills = Vec::new();
         let active: Vec<&Instance> = self
             .instances
-            .values()
-            .filter(|i| &i.app_id == id && i.is_active())
+            .of_app(id)
+            .filter(|i| i.is_active())
             .collect();
         let Some(app) = self.effective(id) else {
             for i in active.iter().filter(|i| i.kill.is_none()) {
@@ -792,11 +838,7 @@ impl Core {
     fn converged(&self, app: &AppDefinition) -> bool {
         let config = &app.version_info.last_config_change_at;
         let mut current = 0;
-        for i in self
-            .instances
-            .values()
-            .filter(|i| i.app_id == app.id && i.is_active())
-        {
+        for i in self.instances.of_app(&app.id).filter(|i| i.is_active()) {
             if i.kill.is_some() || &i.config_version != config {
                 return false;
             }
@@ -811,10 +853,7 @@ impl Core {
     fn action_done(&self, kind: ActionKind, app: &PathId) -> bool {
         match kind {
             ActionKind::StartApplication => true,
-            ActionKind::StopApplication => !self
-                .instances
-                .values()
-                .any(|i| &i.app_id == app && i.is_active()),
+            ActionKind::StopApplication => !self.instances.of_app(app).any(Instance::is_active),
             ActionKind::ScaleApplication | ActionKind::RestartApplication => {
                 match self.apps.get(app) {
                     Some(def) => self.converged(def),
@@ -824,22 +863,29 @@ impl Core {
         }
     }
 
-    async fn advance_deployments(&mut self) {
-        let mut i = 0;
-        while i < self.deployments.len() {
+    /// Moves forward the deployments that change one of `apps` (only those can have
+    /// finished a step since the last pass), oldest first.
+    async fn advance_deployments(&mut self, apps: &BTreeSet<PathId>) {
+        let mut candidates: BTreeSet<(String, String)> = BTreeSet::new();
+        for app in apps {
+            for d in self.deployments.of_app(app) {
+                candidates.insert((d.version.clone(), d.id.clone()));
+            }
+        }
+        for (_, id) in candidates {
             let mut advanced = false;
-            loop {
-                let d = &self.deployments[i];
-                let Some(step) = d.steps.get(d.current_step) else {
-                    break;
-                };
+            while let Some(step) = self
+                .deployments
+                .get(&id)
+                .and_then(|d| d.steps.get(d.current_step))
+            {
                 if !step.iter().all(|(k, a)| self.action_done(*k, a)) {
                     break;
                 }
-                let d = &mut self.deployments[i];
-                d.current_step += 1;
+                let Some(d) = self.deployments.advance(&id) else {
+                    break;
+                };
                 advanced = true;
-                let d = &self.deployments[i];
                 self.events.publish(
                     "deployment_step_success",
                     json!({"plan": d.plan_json(), "currentStep": d.current_step_json()}),
@@ -851,10 +897,21 @@ impl Core {
                     );
                 }
             }
-            let d = self.deployments[i].clone();
+            let finished = self
+                .deployments
+                .get(&id)
+                .is_some_and(|d| d.current_step >= d.steps.len());
+            if !advanced && !finished {
+                continue;
+            }
+            let Some(d) = self.deployments.get(&id).cloned() else {
+                continue;
+            };
+            // The next step's apps now work toward their targets.
+            self.mark_deployment_dirty(&d);
             if d.current_step >= d.steps.len() {
                 self.delete_deployment_record(&d.id).await;
-                self.deployments.remove(i);
+                self.deployments.remove(&d.id);
                 info!(deployment = %d.id, "deployment finished");
                 self.events.publish(
                     "deployment_success",
@@ -868,46 +925,43 @@ impl Core {
                 }
                 continue;
             }
-            if advanced {
-                self.persist_deployment(&d).await;
-            }
-            i += 1;
+            self.persist_deployment(&d).await;
         }
     }
 
-    fn forget_removed_apps(&mut self) {
-        let live: BTreeSet<PathId> = self
-            .instances
-            .values()
-            .map(|i| i.app_id.clone())
-            .chain(self.apps.keys().cloned())
-            .chain(
-                self.deployments
-                    .iter()
-                    .flat_map(|d| d.original.keys().cloned()),
-            )
-            .collect();
-        self.runtime.retain(|k, _| live.contains(k));
+    /// Drops the runtime state of those of `apps` that are gone (no definition, no
+    /// instance, no deployment).
+    fn forget_removed_apps(&mut self, apps: &BTreeSet<PathId>) {
+        for app in apps {
+            if !self.apps.contains_key(app)
+                && !self.instances.has_app(app)
+                && !self.deployments.touches(app)
+            {
+                self.runtime.remove(app);
+            }
+        }
     }
 
     /// Kills one instance (again, if it did not die within [`KILL_RETRY`]).
     async fn kill(&mut self, task_id: &str, reason: KillReason) {
-        let Some(inst) = self.instances.get_mut(task_id) else {
-            return;
+        let (first, snapshot) = {
+            let Some(mut inst) = self.instances.get_mut(task_id) else {
+                return;
+            };
+            let first = inst.kill.is_none();
+            inst.kill.get_or_insert(reason);
+            inst.kill_sent_at = Some(Instant::now());
+            (first, inst.clone())
         };
-        let first = inst.kill.is_none();
-        inst.kill.get_or_insert(reason);
-        inst.kill_sent_at = Some(Instant::now());
         let grace = self
             .apps
-            .get(&inst.app_id)
+            .get(&snapshot.app_id)
             .and_then(|a| a.task_kill_grace_period_seconds)
             .map(Duration::from_secs_f64);
-        let (tid, aid) = (inst.task_id.clone(), inst.agent_id.clone());
+        let (tid, aid) = (snapshot.task_id.clone(), snapshot.agent_id.clone());
         if first {
             info!(task_id = %tid, ?reason, "killing task");
-            let snapshot = inst.clone();
-            self.persist_instance(&snapshot).await;
+            self.persist_instance(&snapshot);
         }
         if let Some(s) = self.scheduler.clone() {
             tokio::spawn(async move {
@@ -972,53 +1026,9 @@ impl Core {
         let Some(scheduler) = self.scheduler.clone() else {
             return;
         };
-        let now = Instant::now();
-        let now_ms = time::now_ms();
+        let placed = self.place_on_offers(&offers);
         let mut declines = Vec::new();
-        for offer in offers {
-            let mut view = OfferView::new(&offer);
-            let mut tasks = Vec::new();
-            let waiting: Vec<PathId> = self.queue.keys().cloned().collect();
-            for id in waiting {
-                let Some(app) = self.effective(&id).cloned() else {
-                    continue;
-                };
-                let rt = self
-                    .runtime
-                    .entry(id.clone())
-                    .or_insert_with(|| AppRuntime::new(&app));
-                if rt.delay_until.is_some_and(|t| t > now) {
-                    continue;
-                }
-                rt.processed += 1;
-                let mut used = false;
-                while self.queue.get(&id).copied().unwrap_or(0) > 0 {
-                    match self.place(&app, &mut view) {
-                        Ok(task) => {
-                            tasks.push(task);
-                            used = true;
-                            if let Some(n) = self.queue.get_mut(&id) {
-                                *n -= 1;
-                            }
-                        }
-                        Err(reason) => {
-                            if let Some(rt) = self.runtime.get_mut(&id) {
-                                *rt.reasons.entry(reason).or_default() += 1;
-                            }
-                            break;
-                        }
-                    }
-                }
-                if let Some(rt) = self.runtime.get_mut(&id) {
-                    if used {
-                        rt.last_used_at = Some(now_ms);
-                    } else {
-                        rt.unused += 1;
-                        rt.last_unused_at = Some(now_ms);
-                    }
-                }
-            }
-            self.queue.retain(|_, n| *n > 0);
+        for (offer, tasks) in offers.iter().zip(placed) {
             let offer_id = offer.id.clone().unwrap_or_default();
             if tasks.is_empty() {
                 declines.push(offer_id);
@@ -1030,7 +1040,7 @@ impl Core {
                     .as_ref()
                     .and_then(|id| self.instances.get(&id.value))
                 {
-                    self.persist_instance(inst).await;
+                    self.persist_instance(inst);
                 }
             }
             let ids: Vec<String> = tasks
@@ -1041,7 +1051,10 @@ impl Core {
             self.bump("tasks_launched");
             let s = scheduler.clone();
             let failures = self.launch_failures.clone();
+            // A task the master runs must be known after a restart: its record first.
+            let recorded = self.writer.barrier();
             tokio::spawn(async move {
+                let _ = recorded.await;
                 if let Err(e) = s
                     .launch(vec![offer_id], tasks, Some(Duration::from_secs(1)))
                     .await
@@ -1060,6 +1073,93 @@ impl Core {
                     .await;
             });
         }
+    }
+
+    /// Places queued launches on `offers` (recording the instances) and returns the tasks
+    /// for each offer, in the offers' order. Apps are served in queue order; each instance
+    /// of an app goes to the offer whose agent holds the fewest of that app's instances so
+    /// far, and among those to the one with the most cpus left (then the earlier offer), so
+    /// with several agents offered an app spreads over them instead of filling one agent
+    /// first, and apps served one after the other do not all start on the same agent.
+    /// Constraints are checked per placement as before; an offer that cannot take an
+    /// instance is not tried again for that app.
+    fn place_on_offers(&mut self, offers: &[v1::Offer]) -> Vec<Vec<v1::TaskInfo>> {
+        let now = Instant::now();
+        let now_ms = time::now_ms();
+        let mut views: Vec<OfferView> = offers.iter().map(OfferView::new).collect();
+        let mut tasks: Vec<Vec<v1::TaskInfo>> = vec![Vec::new(); offers.len()];
+        let waiting: Vec<PathId> = self.queue.keys().cloned().collect();
+        for id in waiting {
+            let Some(app) = self.effective(&id).cloned() else {
+                continue;
+            };
+            let rt = self
+                .runtime
+                .entry(id.clone())
+                .or_insert_with(|| AppRuntime::new(&app));
+            if rt.delay_until.is_some_and(|t| t > now) {
+                continue;
+            }
+            let mut load: HashMap<String, usize> = HashMap::new();
+            for i in self.instances.of_app(&id).filter(|i| i.is_active()) {
+                *load.entry(i.agent_id.clone()).or_default() += 1;
+            }
+            // Per offer: tried for this app, still open to it, used by it.
+            let mut tried = vec![false; views.len()];
+            let mut open = vec![true; views.len()];
+            let mut used = vec![false; views.len()];
+            while self.queue.get(&id).copied().unwrap_or(0) > 0 {
+                let app_load = |k: usize| {
+                    load.get(&views[k].agent_id.value)
+                        .copied()
+                        .unwrap_or(0)
+                };
+                let Some(k) = (0..views.len())
+                    .filter(|k| open[*k])
+                    .min_by(|a, b| {
+                        app_load(*a)
+                            .cmp(&app_load(*b))
+                            .then_with(|| {
+                                let free = |k: usize| views[k].remaining.scalar("cpus");
+                                free(*b).total_cmp(&free(*a))
+                            })
+                            .then_with(|| a.cmp(b))
+                    })
+                else {
+                    break;
+                };
+                tried[k] = true;
+                match self.place(&app, &mut views[k]) {
+                    Ok(task) => {
+                        tasks[k].push(task);
+                        used[k] = true;
+                        *load.entry(views[k].agent_id.value.clone()).or_default() += 1;
+                        if let Some(n) = self.queue.get_mut(&id) {
+                            *n -= 1;
+                        }
+                    }
+                    Err(reason) => {
+                        open[k] = false;
+                        if let Some(rt) = self.runtime.get_mut(&id) {
+                            *rt.reasons.entry(reason).or_default() += 1;
+                        }
+                    }
+                }
+            }
+            if let Some(rt) = self.runtime.get_mut(&id) {
+                for k in (0..views.len()).filter(|k| tried[*k]) {
+                    rt.processed += 1;
+                    if used[k] {
+                        rt.last_used_at = Some(now_ms);
+                    } else {
+                        rt.unused += 1;
+                        rt.last_unused_at = Some(now_ms);
+                    }
+                }
+            }
+        }
+        self.queue.retain(|_, n| *n > 0);
+        tasks
     }
 
     /// Builds one task of `app` on the offer (recording the instance), or says why not.
@@ -1108,8 +1208,8 @@ impl Core {
         if !constraints.is_empty() {
             let placed: Vec<Placement<'_>> = self
                 .instances
-                .values()
-                .filter(|i| i.app_id == app.id && i.is_active() && i.kill.is_none())
+                .of_app(&app.id)
+                .filter(|i| i.is_active() && i.kill.is_none())
                 .map(|i| Placement {
                     hostname: &i.host,
                     attributes: &i.attributes,
@@ -1141,7 +1241,7 @@ impl Core {
             health: vec![HealthState::default(); app.health_checks.len()],
             message: None,
         };
-        self.instances.insert(task_id, inst);
+        self.instances.insert(inst);
         Ok(task)
     }
 
@@ -1170,7 +1270,7 @@ impl Core {
                 .get(&t)
                 .is_some_and(|i| i.state == TaskState::Staging)
             {
-                self.forget_instance(&t).await;
+                self.forget_instance(&t);
             }
         }
         self.reconcile().await;
@@ -1195,9 +1295,13 @@ impl Core {
             .collect();
         for inst in running {
             let app = self.apps.get(&inst.app_id).cloned();
-            if let (Some(app), Some(i)) = (&app, self.instances.get_mut(&inst.task_id)) {
-                i.health
-                    .resize(app.health_checks.len(), HealthState::default());
+            if let Some(app) = app.as_ref() {
+                if inst.health.len() != app.health_checks.len() {
+                    if let Some(mut i) = self.instances.get_mut(&inst.task_id) {
+                        i.health
+                            .resize(app.health_checks.len(), HealthState::default());
+                    }
+                }
             }
             self.start_health_checks(&inst, app.as_ref());
         }
@@ -1219,7 +1323,7 @@ impl Core {
             .unwrap_or_default();
         let state = status.task_state();
         let now_ms = time::now_ms();
-        let Some(inst) = self.instances.get_mut(&task_id) else {
+        let Some(known) = self.instances.get(&task_id) else {
             if !state.is_terminal() && !task_id.is_empty() {
                 warn!(
                     task_id,
@@ -1234,6 +1338,20 @@ impl Core {
                 }
             }
             self.acknowledge(&status);
+            return;
+        };
+        if !known.accepts(state) {
+            debug!(
+                task_id,
+                state = state.as_mesos_str(),
+                current = known.state.as_mesos_str(),
+                "late duplicate status ignored"
+            );
+            self.bump("status_updates_stale");
+            self.acknowledge(&status);
+            return;
+        }
+        let Some(mut inst) = self.instances.get_mut(&task_id) else {
             return;
         };
         let previous = inst.state;
@@ -1258,6 +1376,7 @@ impl Core {
             inst.unreachable_since.get_or_insert(now_ms);
         }
         let snapshot = inst.clone();
+        drop(inst);
         let app = self.apps.get(&snapshot.app_id).cloned();
         if state_changed {
             info!(task_id, state = state.as_mesos_str(), message = ?status.message, "task status");
@@ -1291,8 +1410,11 @@ impl Core {
         if state.is_terminal() {
             self.on_terminal(snapshot, &status, app.as_ref()).await;
         } else {
-            if state_changed || health_changed.is_some() {
-                self.persist_instance(&snapshot).await;
+            // STARTING is not worth a disk write: a restarted Marathon shows the instance
+            // STAGING until reconciliation reports where it is.
+            let worth_writing = state_changed && state != TaskState::Starting;
+            if worth_writing || health_changed.is_some() {
+                self.persist_instance(&snapshot);
             }
             if state == TaskState::Running && state_changed {
                 self.start_health_checks(&snapshot, app.as_ref());
@@ -1308,7 +1430,7 @@ impl Core {
         status: &v1::TaskStatus,
         app: Option<&AppDefinition>,
     ) {
-        self.forget_instance(&inst.task_id).await;
+        self.forget_instance(&inst.task_id);
         let state = inst.state;
         if inst.kill.is_some() {
             return;
@@ -1357,13 +1479,9 @@ impl Core {
         if status.uuid.is_none() {
             return;
         }
-        if let Some(s) = self.scheduler.clone() {
-            let status = status.clone();
-            tokio::spawn(async move {
-                if let Err(e) = s.acknowledge(&status).await {
-                    debug!(error = %e, "acknowledgement not sent; the agent will resend");
-                }
-            });
+        if let Some(acks) = &self.acks {
+            // Only once what the update changed is on disk: until then the agent resends it.
+            acks.acknowledge(self.writer.barrier(), status.clone());
         }
     }
 
@@ -1407,13 +1525,16 @@ impl Core {
     /// One Marathon-side health check result.
     pub async fn on_health(&mut self, report: HealthReport) {
         let now_ms = time::now_ms();
-        let Some(inst) = self.instances.get_mut(&report.task_id) else {
+        let Some(app_id) = self.instances.get(&report.task_id).map(|i| &i.app_id) else {
             return;
         };
-        let Some(app) = self.apps.get(&inst.app_id).cloned() else {
+        let Some(app) = self.apps.get(app_id).cloned() else {
             return;
         };
         let Some(hc) = app.health_checks.get(report.index).cloned() else {
+            return;
+        };
+        let Some(mut inst) = self.instances.get_mut(&report.task_id) else {
             return;
         };
         if inst.health.len() < app.health_checks.len() {
@@ -1444,6 +1565,7 @@ impl Core {
         }
         let after = h.alive;
         let snapshot = inst.clone();
+        drop(inst);
         let hc_json = serde_json::to_value(&hc).unwrap_or_default();
         if !report.ok {
             self.events.publish(
@@ -1512,7 +1634,7 @@ impl Core {
         }
         let retries: Vec<(String, KillReason)> = self
             .instances
-            .values()
+            .killing()
             .filter_map(|i| {
                 let reason = i.kill?;
                 let due = i
@@ -1528,7 +1650,7 @@ impl Core {
         // Unreachable instances past expungeAfterSeconds are forgotten.
         let expunge: Vec<String> = self
             .instances
-            .values()
+            .unreachable()
             .filter(|i| {
                 let Some(since) = i.unreachable_since else {
                     return false;
@@ -1546,8 +1668,16 @@ impl Core {
             .collect();
         for t in expunge {
             info!(task_id = %t, "unreachable instance expunged");
-            self.forget_instance(&t).await;
+            self.forget_instance(&t);
         }
+        // Whether an unreachable instance still counts depends on the clock
+        // (inactiveAfterSeconds): its app is planned again on every tick.
+        let unreachable_apps: BTreeSet<PathId> = self
+            .instances
+            .unreachable()
+            .map(|i| i.app_id.clone())
+            .collect();
+        self.dirty.extend(unreachable_apps);
         if !self.queue.is_empty() {
             self.revive(false);
         }
@@ -1756,5 +1886,335 @@ impl Core {
                 .map(|id| (key("groups", &id.store_key()), None)),
         );
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use strata_api::Resources;
+    use strata_proto::convert::{resources_to_wire, task_state_to_wire};
+
+    use super::*;
+    use crate::app::parse_app;
+
+    /// A core over an embedded store in a directory removed on drop; no master behind it.
+    struct Fixture {
+        core: Core,
+        dir: std::path::PathBuf,
+    }
+
+    impl Drop for Fixture {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    async fn fixture() -> Fixture {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "strata-marathon-core-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = strata_store::open(None, &dir).await.unwrap().store;
+        let identity = Identity {
+            leader: "127.0.0.1:8080".into(),
+            master: "127.0.0.1:5050".into(),
+            store_url: None,
+        };
+        let (health_tx, _) = mpsc::unbounded_channel();
+        let (failed_tx, _) = mpsc::unbounded_channel();
+        let core = Core::load(store, EventBus::new(), identity, health_tx, failed_tx)
+            .await
+            .unwrap();
+        Fixture { core, dir }
+    }
+
+    fn id(s: &str) -> PathId {
+        PathId::absolute(s).unwrap()
+    }
+
+    /// Deploys an app the way the API does, and reconciles.
+    async fn deploy(core: &mut Core, app: serde_json::Value) {
+        let version = core.next_version();
+        let mut def = parse_app(&app, &PathId::root(), "", &version).unwrap();
+        core.assign_service_ports(&mut def);
+        core.deploy(vec![(def.id.clone(), Some(def))], false, version, Vec::new())
+            .await
+            .unwrap();
+        core.reconcile().await;
+    }
+
+    fn offer(n: u32, host: &str, resources: &str) -> v1::Offer {
+        let r: Resources = resources.parse().unwrap();
+        v1::Offer {
+            id: Some(v1::offer_id(&format!("O{n}"))),
+            agent_id: Some(v1::agent_id(&format!("agent-{host}"))),
+            hostname: host.into(),
+            resources: resources_to_wire(&r),
+            ..Default::default()
+        }
+    }
+
+    fn status(task_id: &str, state: TaskState) -> v1::TaskStatus {
+        v1::TaskStatus {
+            task_id: Some(v1::task_id(task_id)),
+            state: task_state_to_wire(state),
+            ..Default::default()
+        }
+    }
+
+    fn tasks_of(core: &Core, app: &str) -> Vec<String> {
+        core.instances
+            .of_app(&id(app))
+            .map(|i| i.task_id.clone())
+            .collect()
+    }
+
+    fn planned(core: &Core) -> u64 {
+        core.counters
+            .get("reconcile_apps_planned")
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Instances of `app` per agent, in offer order.
+    fn per_agent(core: &Core, app: &str) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for i in core.instances.of_app(&id(app)) {
+            *out.entry(i.host.clone()).or_default() += 1;
+        }
+        out
+    }
+
+    const ROOMY: &str = "cpus:8;mem:8192;disk:1000;ports:[31000-31999]";
+
+    #[tokio::test]
+    async fn a_status_update_plans_only_its_own_app() {
+        let mut f = fixture().await;
+        let core = &mut f.core;
+        deploy(core, json!({"id": "/a", "cmd": "sleep 1000", "cpus": 0.1, "mem": 16, "instances": 2})).await;
+        deploy(core, json!({"id": "/b", "cmd": "sleep 1000", "cpus": 0.1, "mem": 16, "instances": 1})).await;
+        assert_eq!(core.queue.get(&id("/a")), Some(&2));
+        assert_eq!(core.queue.get(&id("/b")), Some(&1));
+        let placed = core.place_on_offers(&[offer(1, "h1", ROOMY)]);
+        assert_eq!(placed[0].len(), 3);
+        core.reconcile().await;
+        assert!(core.queue.is_empty(), "{:?}", core.queue);
+        assert_eq!(core.deployments.len(), 2);
+
+        // Change B behind the reconciler's back: if B were planned, it would queue 4.
+        core.apps.get_mut(&id("/b")).unwrap().instances = 5;
+        let before = planned(core);
+        let a = tasks_of(core, "/a");
+        core.on_update(status(&a[0], TaskState::Running)).await;
+        assert_eq!(planned(core) - before, 1, "only /a is planned");
+        assert!(!core.queue.contains_key(&id("/b")), "{:?}", core.queue);
+        // Nothing changed since: a tick plans nothing.
+        let before = planned(core);
+        core.tick().await;
+        assert_eq!(planned(core), before);
+
+        // The second instance of /a runs: /a's deployment is done, /b's is not.
+        core.on_update(status(&a[1], TaskState::Running)).await;
+        let open: Vec<&PathId> = core.deployments.iter().flat_map(|d| d.target.keys()).collect();
+        assert_eq!(open, vec![&id("/b")]);
+        // A real change to /b (through a deployment) is planned.
+        let mut b = core.apps[&id("/b")].clone();
+        b.instances = 3;
+        let version = core.next_version();
+        b.version = version.clone();
+        core.deploy(vec![(id("/b"), Some(b))], true, version, Vec::new())
+            .await
+            .unwrap();
+        core.reconcile().await;
+        assert_eq!(core.queue.get(&id("/b")), Some(&2));
+        core.instances.check_indexes().unwrap();
+    }
+
+    #[tokio::test]
+    async fn deployments_finish_as_their_apps_converge_and_stopped_apps_are_forgotten() {
+        let mut f = fixture().await;
+        let core = &mut f.core;
+        deploy(core, json!({"id": "/web", "cmd": "sleep 1000", "cpus": 0.1, "mem": 16, "instances": 3})).await;
+        core.place_on_offers(&[offer(1, "h1", ROOMY), offer(2, "h2", ROOMY)]);
+        for t in tasks_of(core, "/web") {
+            assert_eq!(core.deployments.len(), 1);
+            core.on_update(status(&t, TaskState::Running)).await;
+        }
+        assert!(core.deployments.is_empty());
+        // Delete: every instance is killed; once all are gone the deployment finishes.
+        let version = core.next_version();
+        core.deploy(vec![(id("/web"), None)], false, version, Vec::new())
+            .await
+            .unwrap();
+        core.reconcile().await;
+        let tasks = tasks_of(core, "/web");
+        assert!(core
+            .instances
+            .of_app(&id("/web"))
+            .all(|i| i.kill == Some(KillReason::Delete)));
+        for t in tasks {
+            assert_eq!(core.deployments.len(), 1);
+            core.on_update(status(&t, TaskState::Killed)).await;
+        }
+        assert!(core.deployments.is_empty());
+        assert!(core.instances.is_empty());
+        assert!(!core.runtime.contains_key(&id("/web")));
+    }
+
+    #[tokio::test]
+    async fn late_duplicate_updates_do_not_move_an_instance_back() {
+        let mut f = fixture().await;
+        let core = &mut f.core;
+        deploy(core, json!({"id": "/a", "cmd": "sleep 1000", "cpus": 0.1, "mem": 16, "instances": 1})).await;
+        core.place_on_offers(&[offer(1, "h1", ROOMY)]);
+        let t = tasks_of(core, "/a").remove(0);
+        let state = |core: &Core| core.instances.get(&t).map(|i| i.state);
+        core.on_update(status(&t, TaskState::Starting)).await;
+        core.on_update(status(&t, TaskState::Running)).await;
+        assert!(core.deployments.is_empty());
+        // The agent resends STARTING (and STAGING) after RUNNING: ignored.
+        core.on_update(status(&t, TaskState::Starting)).await;
+        core.on_update(status(&t, TaskState::Staging)).await;
+        assert_eq!(state(core), Some(TaskState::Running));
+        assert_eq!(core.counts(&core.apps[&id("/a")]), (0, 1, 0, 0));
+        assert_eq!(core.counters.get("status_updates_stale"), Some(&2));
+        // Unreachable and back: a stale STARTING does not count as coming back.
+        core.on_update(status(&t, TaskState::Unreachable)).await;
+        core.on_update(status(&t, TaskState::Starting)).await;
+        assert_eq!(state(core), Some(TaskState::Unreachable));
+        core.on_update(status(&t, TaskState::Running)).await;
+        assert_eq!(state(core), Some(TaskState::Running));
+        // KILLING is not undone by a late RUNNING; a terminal state always wins.
+        core.on_update(status(&t, TaskState::Killing)).await;
+        core.on_update(status(&t, TaskState::Running)).await;
+        assert_eq!(state(core), Some(TaskState::Killing));
+        core.on_update(status(&t, TaskState::Failed)).await;
+        assert_eq!(state(core), None);
+    }
+
+    #[test]
+    fn which_updates_an_instance_accepts() {
+        use TaskState::*;
+        let inst = |state: TaskState, started: bool| Instance {
+            task_id: "t".into(),
+            app_id: id("/a"),
+            agent_id: "a".into(),
+            host: "h".into(),
+            attributes: Vec::new(),
+            ports: Vec::new(),
+            version: "v".into(),
+            config_version: "v".into(),
+            staged_at: 0,
+            started_at: started.then_some(1),
+            state,
+            mesos_healthy: None,
+            kill: None,
+            unreachable_since: None,
+            kill_sent_at: None,
+            health: Vec::new(),
+            message: None,
+        };
+        // (current, has run, update, accepted)
+        let cases = [
+            (Staging, false, Starting, true),
+            (Starting, false, Running, true),
+            (Staging, false, Running, true),
+            (Running, true, Running, true),
+            (Running, true, Starting, false),
+            (Running, true, Staging, false),
+            (Starting, false, Staging, false),
+            (Killing, true, Running, false),
+            (Killing, true, Killed, true),
+            (Running, true, Finished, true),
+            (Staging, false, Failed, true),
+            (Running, true, Unreachable, true),
+            (Unreachable, true, Running, true),
+            (Unreachable, true, Starting, false),
+            (Unreachable, false, Starting, true),
+            (Unreachable, true, Lost, true),
+        ];
+        for (current, started, update, want) in cases {
+            assert_eq!(
+                inst(current, started).accepts(update),
+                want,
+                "{current:?} (has run: {started}) <- {update:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn instances_spread_over_the_agents_offered() {
+        let mut f = fixture().await;
+        let core = &mut f.core;
+        deploy(core, json!({"id": "/a", "cmd": "sleep 1000", "cpus": 0.1, "mem": 16, "instances": 10})).await;
+        let placed = core.place_on_offers(&[offer(1, "h1", ROOMY), offer(2, "h2", ROOMY)]);
+        assert_eq!((placed[0].len(), placed[1].len()), (5, 5));
+        assert_eq!(per_agent(core, "/a"), BTreeMap::from([("h1".into(), 5), ("h2".into(), 5)]));
+
+        // Scaled up: the new instances go to the agent the app has fewest on first.
+        let mut def = core.apps[&id("/a")].clone();
+        def.instances = 14;
+        let version = core.next_version();
+        def.version = version.clone();
+        core.deploy(vec![(id("/a"), Some(def))], true, version, Vec::new())
+            .await
+            .unwrap();
+        core.reconcile().await;
+        let placed = core.place_on_offers(&[offer(3, "h1", ROOMY), offer(4, "h3", ROOMY)]);
+        assert_eq!((placed[0].len(), placed[1].len()), (0, 4));
+
+        // An offer that runs out passes the rest to the others.
+        deploy(core, json!({"id": "/b", "cmd": "sleep 1000", "cpus": 1, "mem": 16, "instances": 6})).await;
+        let small = "cpus:1;mem:8192;disk:1000;ports:[31000-31999]";
+        let placed = core.place_on_offers(&[offer(5, "h4", small), offer(6, "h5", ROOMY)]);
+        assert_eq!((placed[0].len(), placed[1].len()), (1, 5));
+        assert!(core.queue.is_empty(), "{:?}", core.queue);
+        core.instances.check_indexes().unwrap();
+    }
+
+    #[tokio::test]
+    async fn apps_placed_one_after_the_other_spread_over_the_agents_too() {
+        let mut f = fixture().await;
+        let core = &mut f.core;
+        for app in ["/c1", "/c2", "/c3", "/c4"] {
+            deploy(core, json!({"id": app, "cmd": "sleep 1000", "cpus": 0.5, "mem": 16, "instances": 2,
+                "portDefinitions": []}))
+            .await;
+        }
+        let offers: Vec<v1::Offer> = (1..=4).map(|n| offer(n, &format!("h{n}"), ROOMY)).collect();
+        let placed = core.place_on_offers(&offers);
+        // Eight instances, four agents: two each, and every app on two different agents.
+        assert_eq!(placed.iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 2, 2, 2]);
+        for app in ["/c1", "/c2", "/c3", "/c4"] {
+            assert_eq!(per_agent(core, app).len(), 2, "{app}");
+        }
+    }
+
+    #[tokio::test]
+    async fn constraints_still_decide_where_instances_go() {
+        let mut f = fixture().await;
+        let core = &mut f.core;
+        deploy(core, json!({"id": "/pinned", "cmd": "sleep 1000", "cpus": 0.1, "mem": 16, "instances": 4,
+            "constraints": [["hostname", "CLUSTER", "h2"]]}))
+        .await;
+        deploy(core, json!({"id": "/unique", "cmd": "sleep 1000", "cpus": 0.1, "mem": 16, "instances": 3,
+            "constraints": [["hostname", "UNIQUE"]]}))
+        .await;
+        let placed = core.place_on_offers(&[offer(1, "h1", ROOMY), offer(2, "h2", ROOMY)]);
+        assert_eq!(per_agent(core, "/pinned"), BTreeMap::from([("h2".into(), 4)]));
+        assert_eq!(
+            per_agent(core, "/unique"),
+            BTreeMap::from([("h1".into(), 1), ("h2".into(), 1)])
+        );
+        assert_eq!((placed[0].len(), placed[1].len()), (1, 5));
+        // The third /unique instance waits, and the queue says why.
+        assert_eq!(core.queue.get(&id("/unique")), Some(&1));
+        let rt = &core.runtime[&id("/unique")];
+        assert_eq!(rt.reasons.get("UnfulfilledConstraint"), Some(&2));
+        assert_eq!((rt.processed, rt.unused), (2, 0));
     }
 }

@@ -181,6 +181,32 @@ fn ok(v: Value) -> Reply {
     Ok((StatusCode::OK, axum::Json(v)).into_response())
 }
 
+fn encoding(e: serde_json::Error) -> ApiError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("encoding the reply: {e}"))
+}
+
+/// `{"<field>": [items...]}`, each item serialized as soon as it is made: a list of
+/// thousands of apps or tasks never exists as one tree of JSON values.
+fn ok_list(field: &str, items: impl Iterator<Item = Value>) -> Reply {
+    let mut body = Vec::with_capacity(64 * 1024);
+    body.extend_from_slice(b"{");
+    serde_json::to_writer(&mut body, field).map_err(encoding)?;
+    body.extend_from_slice(b":[");
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        serde_json::to_writer(&mut body, &item).map_err(encoding)?;
+    }
+    body.extend_from_slice(b"]}");
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response())
+}
+
 fn deployment_reply(status: StatusCode, r: &DeploymentRef) -> Reply {
     let mut resp = (
         status,
@@ -244,6 +270,7 @@ async fn metrics(State(s): State<ApiState>) -> Response {
             "marathon.instances.launch-queue.gauge": {"value": core.queue.values().sum::<u32>()},
             "marathon.groups.active.gauge": {"value": core.groups.len()},
             "marathon.mesos.subscribed.gauge": {"value": u8::from(core.subscribed)},
+            "marathon.store.pending-instance-writes.gauge": {"value": core.pending_writes()},
         },
         "counters": counters,
         "histograms": {},
@@ -325,7 +352,7 @@ async fn apps_root(State(s): State<ApiState>, req: Request) -> Reply {
             let id_filter = q.get("id").map(str::to_owned);
             let cmd_filter = q.get("cmd").map(str::to_owned);
             let label_filter = q.get("label").map(parse_label_selector);
-            let apps: Vec<Value> = core
+            let apps = core
                 .apps
                 .values()
                 .filter(|a| {
@@ -346,9 +373,8 @@ async fn apps_root(State(s): State<ApiState>, req: Request) -> Reply {
                         })
                     })
                 })
-                .map(|a| core.app_json(a, tasks, failures))
-                .collect();
-            ok(json!({ "apps": apps }))
+                .map(|a| core.app_json(a, tasks, failures));
+            ok_list("apps", apps)
         }
         Method::POST => {
             let ip = client_ip(&req);
@@ -667,8 +693,8 @@ async fn app_tasks(s: ApiState, path: &str, task: Option<String>, req: Request) 
             let host = q.get("host").map(str::to_owned);
             let ids: Vec<String> = core
                 .instances
-                .values()
-                .filter(|i| i.app_id == id && i.is_active())
+                .of_app(&id)
+                .filter(|i| i.is_active())
                 .filter(|i| host.as_ref().is_none_or(|h| &i.host == h))
                 .map(|i| i.task_id.clone())
                 .collect();
@@ -780,11 +806,10 @@ async fn tasks_root(State(s): State<ApiState>, req: Request) -> Reply {
         }
         return Ok(([(header::CONTENT_TYPE, "text/plain")], out).into_response());
     }
-    let list: Vec<Value> = tasks
-        .iter()
-        .map(|i| i.to_json(core.apps.get(&i.app_id)))
-        .collect();
-    ok(json!({ "tasks": list }))
+    ok_list(
+        "tasks",
+        tasks.iter().map(|i| i.to_json(core.apps.get(&i.app_id))),
+    )
 }
 
 async fn tasks_delete(State(s): State<ApiState>, req: Request) -> Reply {
@@ -837,7 +862,7 @@ async fn deployment_one(
     let force = Query::of(&req).flag("force");
     let mut core = s.core.lock().await;
     match *req.method() {
-        Method::GET => match core.deployments.iter().find(|d| d.id == id) {
+        Method::GET => match core.deployments.get(&id) {
             Some(d) => ok(d.to_json()),
             None => Err(ApiError::new(
                 StatusCode::NOT_FOUND,

@@ -8,7 +8,11 @@
 //!   `message` + `details[{path, errors}]`), and its API form;
 //! * [`core`]: apps, groups, deployments (plans of steps; rolling restarts within
 //!   `upgradeStrategy`, gated on health), instances, relaunch backoff, the launch queue and
-//!   offer matching (resources, ports, constraints) — a reconciler re-run after every event;
+//!   offer matching (resources, ports, constraints; an app's instances spread over the
+//!   agents offered) — a reconciler re-run after every event, planning only the apps that
+//!   event changed;
+//! * [`index`]: instances and deployments indexed by app, and the record of which apps'
+//!   instances changed, kept in step by construction;
 //! * [`health`]: HTTP and TCP health checks run by Marathon; MESOS_HTTP / MESOS_TCP /
 //!   COMMAND checks go into `TaskInfo.health_check` and are run by the command executor;
 //! * [`http`]: the router; [`events`]: the SSE event bus.
@@ -27,10 +31,12 @@ pub mod error;
 pub mod events;
 pub mod health;
 pub mod http;
+pub mod index;
 pub mod launch;
 pub mod model;
 pub mod pathid;
 pub mod time;
+pub mod writer;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -229,6 +235,7 @@ impl Marathon {
             let _ = server.await;
         }
         scheduler.stopped().await;
+        state.core.lock().await.close_writer().await;
         drop(state);
         info!("marathon stopped");
     }

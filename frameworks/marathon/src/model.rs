@@ -118,6 +118,33 @@ impl Instance {
         !self.state.is_terminal()
     }
 
+    /// Whether an update to `next` moves this instance on, rather than being a late
+    /// duplicate of an update already heard. Terminal states always win. Otherwise a task
+    /// only goes forward through STAGING, STARTING, RUNNING, KILLING; agents resend an
+    /// update until it is acknowledged, so a STARTING can arrive after the RUNNING that
+    /// followed it, and must not make a running instance count as staged again. After an
+    /// unreachable spell, an instance that had run comes back with RUNNING or KILLING, not
+    /// with STAGING or STARTING.
+    pub fn accepts(&self, next: TaskState) -> bool {
+        fn rank(s: TaskState) -> Option<u8> {
+            match s {
+                TaskState::Staging => Some(0),
+                TaskState::Starting => Some(1),
+                TaskState::Running => Some(2),
+                TaskState::Killing => Some(3),
+                _ => None,
+            }
+        }
+        if next.is_terminal() {
+            return true;
+        }
+        match (rank(self.state), rank(next)) {
+            (Some(now), Some(then)) => then >= now,
+            (None, Some(then)) => then >= 2 || self.started_at.is_none(),
+            (_, None) => true,
+        }
+    }
+
     /// The task's JSON, in the shape marathon-python's `MarathonTask` accepts.
     pub fn to_json(&self, app: Option<&AppDefinition>) -> Value {
         let service_ports: Vec<u32> = app
