@@ -8,10 +8,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nix::sys::signal::Signal;
 use strata_agent_containerizer::{Container, Containerizer, LaunchSpec, Limits, Termination};
-use strata_api::{ExecutorId, FrameworkId, Resources, TaskId, TaskState};
-use strata_proto::convert::{
-    resources_from_wire, resources_to_wire, task_state_from_wire, task_state_to_wire,
+use strata_api::{
+    DetailedResources, ExecutorId, FrameworkId, Resources, RoleResources, TaskId, TaskState,
 };
+use strata_proto::convert::{detailed_to_wire, task_state_from_wire, task_state_to_wire};
 use strata_proto::internal::{
     self, agent_message::Body as ToMaster, master_message::Body as FromMaster, AgentMessage,
 };
@@ -21,6 +21,8 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::checkpoint::{Checkpoint, ExecutorRecord, TaskRecord};
+// Task resources may be reserved; limits count them all.
+use crate::volumes::{amounts_from_wire as resources_from_wire, volume_resources, Volumes};
 
 mod docker;
 use crate::AgentConfig;
@@ -280,6 +282,10 @@ pub struct Agent {
     config: AgentConfig,
     containerizer: Containerizer,
     resources: Resources,
+    /// `resources` with its static reservations (`cpus(analytics):4`).
+    configured: RoleResources,
+    /// Persistent volumes and the checkpointed resources.
+    volumes: Volumes,
     attributes: Vec<v1::Attribute>,
     agent_id: Option<String>,
     link: Option<mpsc::UnboundedSender<AgentMessage>>,
@@ -319,15 +325,18 @@ pub fn spawn(
     config: AgentConfig,
     containerizer: Containerizer,
     docker: Result<strata_agent_containerizer::DockerContainerizer, String>,
-    resources: Resources,
+    resources: RoleResources,
     attributes: Vec<v1::Attribute>,
 ) -> AgentHandle {
     let (tx, rx) = mpsc::unbounded_channel();
     let checkpoint = Checkpoint::new(&config.work_dir);
+    let volumes = Volumes::open(&config.work_dir);
     let mut agent = Agent {
         config,
         containerizer,
-        resources,
+        resources: resources.total(),
+        configured: resources,
+        volumes,
         attributes,
         agent_id: None,
         link: None,
@@ -534,13 +543,7 @@ impl Agent {
         v1::AgentInfo {
             hostname: self.config.hostname.clone(),
             port: Some(self.config.listen.port() as i32),
-            resources: resources_to_wire(&self.resources)
-                .into_iter()
-                .map(|mut r| {
-                    r.allocation_info = None;
-                    r
-                })
-                .collect(),
+            resources: detailed_to_wire(&DetailedResources::from(&self.configured)),
             attributes: self.attributes.clone(),
             id: self.agent_id.as_deref().map(v1::agent_id),
             capabilities: vec![],
@@ -667,6 +670,7 @@ impl Agent {
                     });
                 }
             }
+            FromMaster::CheckpointResources(c) => self.checkpoint_resources(c.resources),
             FromMaster::Shutdown(s) => {
                 warn!(reason = %s.reason, "the master asked this agent to shut down; re-registering as a new agent");
                 self.agent_id = None;
@@ -717,6 +721,30 @@ impl Agent {
         );
         self.checkpoint.save_framework(&fw);
         self.frameworks.insert(fid.clone(), fw);
+        let volume_resources = volume_resources(std::slice::from_ref(&task));
+        let docker = task
+            .container
+            .as_ref()
+            .is_some_and(|c| c.r#type == v1::ContainerType::Docker as i32);
+        let usable = match self.volumes.check(&volume_resources) {
+            Ok(()) if docker && !volume_resources.is_empty() => {
+                Err("persistent volumes are not supported for Docker tasks".to_string())
+            }
+            other => other,
+        };
+        if let Err(e) = usable {
+            let eid = task.executor.as_ref().and_then(|e| e.executor_id.as_ref());
+            let eid = ExecutorId(eid.map_or_else(|| tid.to_string(), |e| e.value.clone()));
+            self.agent_update(
+                &fid,
+                &tid,
+                Some(&eid),
+                TaskState::Failed,
+                v1::TaskStatusReason::ReasonContainerLaunchFailed,
+                e,
+            );
+            return;
+        }
         if task
             .container
             .as_ref()
@@ -742,6 +770,7 @@ impl Agent {
             info: task.clone(),
             state: TaskState::Staging,
         };
+        self.attach_volumes(&key, &volume_resources);
         if let Some(e) = self.executors.get_mut(&key) {
             if matches!(e.state, ExecState::Terminating { .. }) {
                 self.agent_update(
@@ -778,6 +807,7 @@ impl Agent {
             vec![(tid, entry)],
             task_res,
         );
+        self.attach_volumes(&key, &volume_resources);
     }
 
     fn run_group(
@@ -816,6 +846,26 @@ impl Agent {
                 },
             ));
         }
+        let mut volume_resources = volume_resources(&group.tasks);
+        volume_resources.extend(
+            (exec.resources.iter())
+                .filter(|r| r.disk.as_ref().is_some_and(|d| d.persistence.is_some()))
+                .cloned(),
+        );
+        if let Err(e) = self.volumes.check(&volume_resources) {
+            for (tid, _) in entries {
+                self.agent_update(
+                    &fid,
+                    &tid,
+                    Some(&eid),
+                    TaskState::Failed,
+                    v1::TaskStatusReason::ReasonContainerLaunchFailed,
+                    e.clone(),
+                );
+            }
+            return;
+        }
+        self.attach_volumes(&key, &volume_resources);
         if exec.command.is_none() {
             for (tid, _) in entries {
                 self.agent_update(&fid, &tid, Some(&eid), TaskState::Failed, v1::TaskStatusReason::ReasonContainerLaunchFailed,
@@ -852,6 +902,35 @@ impl Agent {
             entries,
             res,
         );
+        self.attach_volumes(&key, &volume_resources);
+    }
+
+    // === persistent volumes (see volumes.rs) ===
+
+    /// The master's list of reservations and volumes: volume directories
+    /// are created and removed to match (never one a live task uses).
+    fn checkpoint_resources(&mut self, resources: Vec<v1::Resource>) {
+        let live = self
+            .executors
+            .values()
+            .flat_map(|e| e.tasks.values())
+            .filter(|t| !t.state.is_terminal())
+            .map(|t| &t.info);
+        let in_use = Volumes::in_use(live);
+        self.volumes.checkpoint(resources, &in_use);
+    }
+
+    /// Links the volumes `resources` name into the sandbox of the executor
+    /// `key`, if it exists yet.
+    fn attach_volumes(&self, key: &(FrameworkId, ExecutorId), resources: &[v1::Resource]) {
+        if resources.is_empty() {
+            return;
+        }
+        if let Some(e) = self.executors.get(key) {
+            if let Err(err) = self.volumes.attach(&e.directory, resources) {
+                warn!(framework_id = %key.0, executor_id = %key.1, error = %err, "cannot attach persistent volumes");
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -6,6 +6,13 @@
 //! status updates to the master until each is acknowledged. It also serves
 //! `/state` and the sandbox file endpoints (`/files/browse`, `/files/read`).
 //!
+//! Its `--resources` may reserve resources for roles (`cpus(analytics):4`,
+//! static reservations, reported on registration). The master sends it the
+//! dynamic reservations and persistent volumes it made durable; the agent
+//! keeps them and a directory per volume under
+//! `work_dir/volumes/roles/<role>/<id>`, which tasks launched with the
+//! volume find in their sandbox at its container path (`volumes`).
+//!
 //! It never depends on the master crates: the master is reached only through
 //! `strata-proto`'s internal service.
 
@@ -15,13 +22,14 @@ pub mod files;
 pub mod http;
 pub mod link;
 pub mod state_json;
+pub mod volumes;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use strata_agent_containerizer::{Containerizer, ContainerizerConfig};
-use strata_api::Resources;
+use strata_api::{Resources, RoleResources};
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
@@ -48,8 +56,9 @@ pub struct AgentConfig {
     pub hostname: String,
     /// Where sandboxes live.
     pub work_dir: PathBuf,
-    /// Resources to offer; `None` detects them from the host.
-    pub resources: Option<Resources>,
+    /// Resources to offer, possibly with static reservations
+    /// (`cpus(analytics):4`); `None` detects them (all unreserved) from the host.
+    pub resources: Option<RoleResources>,
     /// Attributes in Mesos text form (`rack:r1;zone:a`).
     pub attributes: String,
     /// Isolation.
@@ -191,7 +200,7 @@ pub async fn start(
     let resources = config
         .resources
         .clone()
-        .unwrap_or_else(|| detect_resources(&config.work_dir));
+        .unwrap_or_else(|| detect_resources(&config.work_dir).into());
     let attributes = strata_proto::convert::parse_attributes(&config.attributes)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let docker = match config.docker {

@@ -11,7 +11,7 @@ fn resources(r: &Resources) -> Value {
 }
 
 fn task_json(t: &AgentTask, fid: &str, eid: &str, agent_id: &str) -> Value {
-    let res = strata_proto::convert::resources_from_wire(&t.info.resources).unwrap_or_default();
+    let res = crate::volumes::amounts_from_wire(&t.info.resources).unwrap_or_default();
     json!({
         "id": t.info.task_id.as_ref().map(|x| x.value.clone()).unwrap_or_default(),
         "name": t.info.name,
@@ -151,7 +151,7 @@ pub fn state(agent: &Agent) -> Value {
             "work_dir": cfg.work_dir.display().to_string(),
             "master": cfg.master,
             "launcher": cfg.launcher.display().to_string(),
-            "command_executor": cfg.command_executor.as_ref().map(|p| p.display().to_string()),
+            "command_executor_binary": cfg.command_executor.as_ref().map(|p| p.display().to_string()),
             "cgroups_root": cfg.cgroups_root,
             "executor_shutdown_grace_period": strata_api::format_duration(cfg.executor_shutdown_grace_period),
         },

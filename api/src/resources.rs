@@ -339,7 +339,8 @@ impl FromStr for Resources {
     /// Parses the Mesos text form. Items are separated by `;`; a value in
     /// brackets is a list of ranges (`[31000-32000,33000-33010]`), any other
     /// value is a non-negative scalar. Role suffixes such as `cpus(*):2` are
-    /// accepted for the default role `*` only.
+    /// accepted for the default role `*` only: `cpus(analytics):4` reserves,
+    /// and reservations are read by `RoleResources`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut res = Resources::new();
         for item in s.split(';').map(str::trim).filter(|i| !i.is_empty()) {
@@ -353,7 +354,9 @@ impl FromStr for Resources {
             let mut name = name.trim();
             if let Some((n, role)) = name.split_once('(') {
                 if role.trim_end_matches(')') != "*" {
-                    return Err(err("only the default role '*' is supported"));
+                    return Err(err(
+                        "a role tag reserves resources, and only unreserved resources are accepted here",
+                    ));
                 }
                 name = n;
             }

@@ -17,6 +17,8 @@ pub enum BenchCommand {
     /// Launch N `sleep` tasks, report when all run, hold them, then tear down
     /// (for memory measurements).
     Hold(HoldArgs),
+    /// Simulate many agents on the master's real agent link (nothing runs).
+    SimAgents(crate::sim_agents::SimAgentsArgs),
 }
 
 /// Options of `strata bench hold`.
@@ -131,6 +133,7 @@ pub async fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Launch(args) => launch(args).await,
         BenchCommand::Hold(args) => hold(args).await,
+        BenchCommand::SimAgents(args) => crate::sim_agents::run(args).await,
     }
 }
 

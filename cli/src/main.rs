@@ -3,12 +3,14 @@
 //! * `strata master` / `strata agent`: the cluster's two daemons.
 //! * `strata dev`: a master and two agents in one process, on loopback.
 //! * `strata executor command`: the command executor, started by agents.
-//! * `strata bench launch`: the end-to-end launch benchmark.
+//! * `strata bench launch` / `hold`: end-to-end launch benchmarks; `strata
+//!   bench sim-agents`: thousands of simulated agents on the real agent link.
 //!
 //! Flags are spelled as Mesos spells them (`--work_dir`, `--resources`), so
 //! existing scripts carry over. This crate may depend on every other crate.
 
 mod bench;
+mod sim_agents;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -153,7 +155,8 @@ struct AgentArgs {
     #[arg(long = "work_dir", env = "STRATA_WORK_DIR")]
     work_dir: Option<PathBuf>,
     /// Resources to offer, e.g. "cpus:4;mem:8192;disk:20000;ports:[31000-32000]"
-    /// (detected from the host when omitted).
+    /// (detected from the host when omitted). A role in parentheses reserves
+    /// statically for that role: "cpus(analytics):4;mem(analytics):4096;cpus:2".
     #[arg(long, env = "STRATA_RESOURCES")]
     resources: Option<String>,
     /// Attributes, e.g. "rack:r1;zone:a".
@@ -197,7 +200,7 @@ impl AgentArgs {
             c.work_dir = w.clone();
         }
         if let Some(r) = &self.resources {
-            let parsed: Resources = r.parse().context("invalid --resources")?;
+            let parsed: strata_api::RoleResources = r.parse().context("invalid --resources")?;
             c.resources = Some(parsed);
         }
         c.attributes = self.attributes.clone();
@@ -432,7 +435,7 @@ async fn dev(args: DevArgs) -> Result<()> {
                     end: begin + slice - 1,
                 },
             );
-            r
+            r.into()
         });
         c.attributes = format!("agent:dev-{i}");
         c.isolation = if args.isolation == "none" {

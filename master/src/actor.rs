@@ -74,7 +74,7 @@ pub enum MasterEvent {
         /// The snapshot and the event stream.
         reply: oneshot::Sender<(
             serde_json::Value,
-            mpsc::Receiver<std::sync::Arc<serde_json::Value>>,
+            mpsc::Receiver<std::sync::Arc<crate::events::SharedEvent>>,
         )>,
     },
     /// An operator change or read of role weights and quota.
@@ -113,7 +113,11 @@ pub enum Query {
     /// `/api/v1/ui/agents`
     UiAgents(crate::ui_json::PageQuery),
     /// `/api/v1/ui/offers`
-    UiOffers,
+    UiOffers(crate::ui_json::PageQuery),
+    /// `/api/v1/ui/frameworks`
+    UiFrameworks(crate::ui_json::PageQuery),
+    /// `/api/v1/ui/roles`
+    UiRoles(crate::ui_json::PageQuery),
     /// `/api/v1/ui/tasks/{framework}/{task}` (null when unknown)
     UiTask(String, String),
     /// An agent's HTTP endpoint (null when unknown)
@@ -253,6 +257,7 @@ async fn run(
             _ = ticker.tick() => {
                 let now = start.elapsed();
                 core.tick(now);
+                crate::ui_json::sample_roles(&mut core, now);
                 // Filters expire with time alone, so allocate periodically too.
                 if now.saturating_sub(last_allocation) >= allocation_interval {
                     core.allocation_pending = true;
@@ -326,7 +331,7 @@ fn handle(core: &mut MasterCore, now: Duration, ev: MasterEvent) -> Option<Defer
             let snapshot = if full_state {
                 state_json::state(core, now)
             } else {
-                crate::ui_json::overview(core, now)
+                crate::ui_json::subscribed_overview(core, now)
             };
             let rx = core.events.subscribe();
             let _ = reply.send((snapshot, rx));
@@ -341,13 +346,15 @@ fn handle(core: &mut MasterCore, now: Duration, ev: MasterEvent) -> Option<Defer
             let v = match query {
                 Query::State => state_json::state(core, now),
                 Query::Slaves => state_json::slaves(core),
-                Query::Frameworks => state_json::frameworks(core),
+                Query::Frameworks => state_json::frameworks(core, now),
                 Query::Tasks => state_json::tasks(core),
                 Query::Metrics => state_json::metrics(core, now),
-                Query::UiOverview => crate::ui_json::overview(core, now),
+                Query::UiOverview => crate::ui_json::overview_cached(core, now),
                 Query::UiTasks(q) => crate::ui_json::tasks(core, &q),
                 Query::UiAgents(q) => crate::ui_json::agents(core, &q),
-                Query::UiOffers => crate::ui_json::offers(core, now),
+                Query::UiOffers(q) => crate::ui_json::offers(core, now, &q),
+                Query::UiFrameworks(q) => crate::ui_json::frameworks(core, now, &q),
+                Query::UiRoles(q) => crate::ui_json::roles(core, now, &q),
                 Query::UiTask(f, t) => {
                     crate::ui_json::task_detail(core, &f, &t).unwrap_or_default()
                 }

@@ -9,15 +9,21 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
-use strata_api::{AgentId, ExecutorId, FrameworkId, OfferId, Resources, TaskId, TaskState};
-use strata_master_allocator::{Allocator, AllocatorConfig};
-use strata_proto::convert::{
-    resources_from_wire, resources_to_wire, task_state_from_wire, task_state_to_wire,
+use strata_api::{
+    AgentId, DetailedResources, ExecutorId, FrameworkId, OfferId, Resources, RoleResources, TaskId,
+    TaskState,
 };
+use strata_master_allocator::{Allocator, AllocatorConfig};
+use strata_proto::convert::{detailed_from_wire, task_state_from_wire, task_state_to_wire};
 use strata_proto::internal::{self, master_message::Body as ToAgent};
 use strata_proto::v1;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
+
+#[path = "reservations.rs"]
+pub mod reservations;
+
+use self::reservations::{detailed_of, AgentResources};
 
 /// Time since the master started. Pure code never reads a clock.
 pub type Time = Duration;
@@ -252,8 +258,11 @@ pub struct Agent {
     pub id: AgentId,
     /// Its AgentInfo, with `id` set.
     pub info: v1::AgentInfo,
-    /// Total resources.
+    /// Total resources, reserved or not.
     pub total: Resources,
+    /// Its resources in detail: as configured, the dynamic reservations and
+    /// persistent volumes made durable, and the total that results.
+    pub resources: AgentResources,
     /// Base URL of its HTTP server.
     pub endpoint: String,
     /// What isolation it runs tasks under.
@@ -304,6 +313,8 @@ pub struct Offer {
     pub expires_at: Option<Time>,
     /// The role the resources are allocated to.
     pub role: String,
+    /// When it was made (the UI shows its age).
+    pub made_at: Time,
 }
 
 /// A removed framework, kept for `/master/state`.
@@ -342,6 +353,9 @@ pub struct Counters {
     pub invalid_calls: u64,
     /// Agents that became unreachable.
     pub agents_unreachable: u64,
+    /// Offer operations other than launches, by operation type name and
+    /// outcome (`finished` or `error`).
+    pub operations: BTreeMap<(&'static str, &'static str), u64>,
 }
 
 /// What SUBSCRIBE produced.
@@ -383,35 +397,59 @@ pub struct MasterCore {
     pub counters: Counters,
     /// Operator event subscribers and the offer timeline.
     pub events: crate::events::EventBus,
+    /// Since when each connected, unsuppressed framework has wanted offers
+    /// in each of its roles without getting one (`/master/state`'s
+    /// `starvation`); restarted by every offer in that role.
+    pub wanting_since: BTreeMap<(FrameworkId, String), Time>,
+    /// Outstanding offers that hold reservations or volumes, in detail;
+    /// an offer not listed holds only unreserved resources.
+    pub offer_details: HashMap<OfferId, DetailedResources>,
     next_agent: u64,
     next_framework: u64,
     next_offer: u64,
     next_session: u64,
 }
 
-/// Returns resources to the allocator in the role they were allocated to
-/// (the default role keeps the allocator's exact role-less accounting).
+/// Returns resources to the allocator in the role they were allocated to,
+/// each part to the reservation it came from (the default role, which can
+/// hold no reservations, keeps the allocator's exact role-less accounting).
 fn give_back_to(
     allocator: &mut Allocator,
     now: Time,
     agent: &AgentId,
     fid: &FrameworkId,
     role: &str,
-    res: &Resources,
+    tagged: &RoleResources,
     refuse_until: Option<Time>,
 ) {
     if role == strata_api::DEFAULT_ROLE {
-        allocator.recover(agent, fid, res, refuse_until);
+        allocator.recover(agent, fid, &tagged.total(), refuse_until);
         return;
     }
-    let tagged = strata_api::RoleResources::from(res.clone());
     match refuse_until {
         Some(t) => {
             let secs = t.saturating_sub(now).as_secs_f64();
-            allocator.decline(agent, fid, role, &tagged, Some(secs), now);
+            allocator.decline(agent, fid, role, tagged, Some(secs), now);
         }
-        None => allocator.recover_role(agent, fid, role, &tagged),
+        None => allocator.recover_role(agent, fid, role, tagged),
     }
+}
+
+/// A task's resources by reservation role, from the wire form it was
+/// launched with.
+fn task_tagged(t: &Task) -> RoleResources {
+    detailed_of(&t.info.resources, &t.resources).role_resources()
+}
+
+/// The role a task reported by an agent was allocated in: its resources'
+/// `allocation_info` (the master sets it at launch), else the framework's
+/// first role.
+fn reported_role(task: &v1::TaskInfo, framework: Option<&v1::FrameworkInfo>) -> String {
+    task.resources
+        .iter()
+        .find_map(|r| r.allocation_info.as_ref().and_then(|a| a.role.clone()))
+        .or_else(|| framework.and_then(|f| framework_roles(f).into_iter().next()))
+        .unwrap_or_else(|| strata_api::DEFAULT_ROLE.to_owned())
 }
 
 /// The roles a framework subscribes in: `roles` with the MULTI_ROLE
@@ -501,6 +539,8 @@ impl MasterCore {
             registry_ops: Vec::new(),
             counters: Counters::default(),
             events: crate::events::EventBus::default(),
+            wanting_since: BTreeMap::new(),
+            offer_details: HashMap::new(),
             next_agent: 0,
             next_framework: 0,
             next_offer: 0,
@@ -541,13 +581,18 @@ impl MasterCore {
     pub fn recover(&mut self, now: Time, registry: crate::registry::Registry) {
         let unix_now = unix(&self.config, now);
         for (id, rec) in registry.agents {
-            let total = resources_from_wire(&rec.info.resources).unwrap_or_default();
+            let configured = detailed_from_wire(&rec.info.resources).unwrap_or_default();
+            let (resources, dropped) = AgentResources::new(configured, &rec.checkpointed_resources);
+            for d in dropped {
+                warn!(agent_id = %id, dropped = %d, "checkpointed resources in the registry do not fit the agent");
+            }
             self.agents.insert(
                 id.clone(),
                 Agent {
                     id,
                     info: rec.info,
-                    total,
+                    total: resources.total.total(),
+                    resources,
                     endpoint: rec.endpoint,
                     isolation: String::new(),
                     version: String::new(),
@@ -1102,7 +1147,7 @@ impl MasterCore {
         agent: &AgentId,
         fid: &FrameworkId,
         role: &str,
-        res: &Resources,
+        res: &DetailedResources,
         refuse_until: Option<Time>,
     ) {
         give_back_to(
@@ -1111,7 +1156,7 @@ impl MasterCore {
             agent,
             fid,
             role,
-            res,
+            &res.role_resources(),
             refuse_until,
         );
     }
@@ -1129,6 +1174,7 @@ impl MasterCore {
             _ => return,
         }
         let offer = self.offers.remove(oid).expect("checked above");
+        let detailed = self.take_offer_detail(&offer);
         if let Some(fw) = self.frameworks.get_mut(fid) {
             fw.offers.remove(oid);
         }
@@ -1137,10 +1183,25 @@ impl MasterCore {
             &offer.agent_id,
             fid,
             &offer.role,
-            &offer.resources,
+            &detailed,
             refuse_until,
         );
         self.allocation_pending = true;
+    }
+
+    /// An outstanding offer's resources in detail.
+    pub fn offer_detail(&self, o: &Offer) -> DetailedResources {
+        self.offer_details
+            .get(&o.id)
+            .cloned()
+            .unwrap_or_else(|| DetailedResources::from(o.resources.clone()))
+    }
+
+    /// [`MasterCore::offer_detail`] of an offer that is going away.
+    fn take_offer_detail(&mut self, o: &Offer) -> DetailedResources {
+        self.offer_details
+            .remove(&o.id)
+            .unwrap_or_else(|| DetailedResources::from(o.resources.clone()))
     }
 
     /// Rescinds an offer: the framework is told, the resources come back.
@@ -1148,6 +1209,7 @@ impl MasterCore {
         let Some(offer) = self.offers.remove(oid) else {
             return;
         };
+        let detailed = self.take_offer_detail(&offer);
         self.counters.offers_rescinded += 1;
         self.events
             .count(offer.framework_id.as_str(), |c| c.rescinded += 1);
@@ -1171,7 +1233,7 @@ impl MasterCore {
             &offer.agent_id,
             &offer.framework_id,
             &offer.role,
-            &offer.resources,
+            &detailed,
             None,
         );
         self.allocation_pending = true;
@@ -1188,7 +1250,7 @@ impl MasterCore {
         }
     }
 
-    fn rescind_agent_offers(&mut self, agent_id: &AgentId) {
+    pub(crate) fn rescind_agent_offers(&mut self, agent_id: &AgentId) {
         let ids: Vec<OfferId> = self
             .offers
             .values()
@@ -1249,7 +1311,8 @@ impl MasterCore {
         }
     }
 
-    /// ACCEPT: validates the offers and launches the operations' tasks.
+    /// ACCEPT: validates the offers, then carries out the operations in
+    /// order on what the offers hold: launches, reservations and volumes.
     fn accept(&mut self, now: Time, fid: &FrameworkId, accept: v1::CallAccept) {
         // Every task named by a launch operation, for failure reports.
         let all_tasks: Vec<v1::TaskInfo> = accept
@@ -1265,7 +1328,8 @@ impl MasterCore {
             })
             .collect();
 
-        // Validate the offers: they must exist, be this framework's, and be on one agent.
+        // Validate the offers: they must exist, be this framework's, and be
+        // on one agent, allocated to one role.
         let mut problem: Option<String> = None;
         let mut valid: Vec<Offer> = Vec::new();
         if accept.offer_ids.is_empty() {
@@ -1279,6 +1343,10 @@ impl MasterCore {
                     } else if valid.first().is_some_and(|v| v.agent_id != o.agent_id) {
                         problem.get_or_insert("offers must all be on the same agent".into());
                         valid.push(o.clone());
+                    } else if valid.first().is_some_and(|v| v.role != o.role) {
+                        problem
+                            .get_or_insert("offers must all be allocated to the same role".into());
+                        valid.push(o.clone());
                     } else {
                         valid.push(o.clone());
                     }
@@ -1288,16 +1356,18 @@ impl MasterCore {
                 }
             }
         }
+        let mut details = Vec::new();
         for o in &valid {
             self.offers.remove(&o.id);
+            details.push(self.take_offer_detail(o));
             if let Some(fw) = self.frameworks.get_mut(fid) {
                 fw.offers.remove(&o.id);
             }
         }
         if let Some(problem) = problem {
             warn!(framework_id = %fid, %problem, "refusing ACCEPT");
-            for o in valid {
-                self.give_back(now, &o.agent_id, fid, &o.role, &o.resources, None);
+            for (o, d) in valid.iter().zip(&details) {
+                self.give_back(now, &o.agent_id, fid, &o.role, d, None);
             }
             self.allocation_pending = true;
             let state = self.lost_state(fid);
@@ -1312,6 +1382,13 @@ impl MasterCore {
                     &problem,
                 );
                 self.send_to_framework(fid, update_event(st));
+            }
+            for op in accept
+                .operations
+                .iter()
+                .filter(|op| op.launch.is_none() && op.launch_group.is_none() && op.id.is_some())
+            {
+                self.drop_operation(fid, op, &problem);
             }
             return;
         }
@@ -1333,9 +1410,9 @@ impl MasterCore {
         );
         let agent_id = valid[0].agent_id.clone();
         let role = valid[0].role.clone();
-        let mut available = Resources::new();
-        for o in &valid {
-            available.add(&o.resources);
+        let mut available = DetailedResources::new();
+        for d in &details {
+            available.add_all(d);
         }
         let agent_ok = self.agents.get(&agent_id).is_some_and(Agent::active);
         for op in accept.operations {
@@ -1357,8 +1434,19 @@ impl MasterCore {
                             self.send_to_framework(fid, update_event(st));
                             continue;
                         }
-                        match self.validate_and_charge(fid, &agent_id, &task, None, &mut available)
-                        {
+                        let mut task = task;
+                        let checked =
+                            self.prepare_task(&agent_id, &role, &mut task)
+                                .and_then(|()| {
+                                    self.validate_and_charge(
+                                        fid,
+                                        &agent_id,
+                                        &task,
+                                        None,
+                                        &mut available,
+                                    )
+                                });
+                        match checked {
                             Ok((resources, executor)) => {
                                 self.launch_task(
                                     now, fid, &agent_id, &role, task, resources, executor,
@@ -1381,17 +1469,32 @@ impl MasterCore {
                     }
                 }
                 Op::LaunchGroup => {
-                    let group = op.launch_group.unwrap_or_default();
-                    let tasks = group.task_group.map(|g| g.tasks).unwrap_or_default();
-                    let result = match (&group.executor, agent_ok) {
-                        (_, false) => Err("the offer's agent is not connected".to_string()),
-                        (None, _) => {
+                    let mut group = op.launch_group.unwrap_or_default();
+                    let mut tasks = group.task_group.take().map(|g| g.tasks).unwrap_or_default();
+                    let prepared = match group.executor.as_mut() {
+                        Some(exec) => self
+                            .prepare_launch_resources(&agent_id, &role, &mut exec.resources)
+                            .and_then(|()| {
+                                tasks.iter_mut().try_for_each(|t| {
+                                    self.prepare_launch_resources(
+                                        &agent_id,
+                                        &role,
+                                        &mut t.resources,
+                                    )
+                                })
+                            }),
+                        None => Ok(()),
+                    };
+                    let result = match (&group.executor, agent_ok, prepared) {
+                        (_, false, _) => Err("the offer's agent is not connected".to_string()),
+                        (None, _, _) => {
                             Err("expecting 'launch_group.executor' to be present".to_string())
                         }
-                        (Some(_), _) if tasks.is_empty() => {
+                        (_, _, Err(e)) => Err(e),
+                        (Some(_), _, _) if tasks.is_empty() => {
                             Err("the task group is empty".to_string())
                         }
-                        (Some(exec), true) => {
+                        (Some(exec), true, Ok(())) => {
                             self.validate_group(fid, &agent_id, exec, &tasks, &mut available)
                         }
                     };
@@ -1430,8 +1533,12 @@ impl MasterCore {
                         }
                     }
                 }
-                other => {
-                    warn!(framework_id = %fid, operation = ?other, "offer operation not supported; ignored");
+                _ => {
+                    if let Err(why) =
+                        self.apply_offer_operation(fid, &agent_id, &role, &op, &mut available)
+                    {
+                        self.drop_operation(fid, &op, &why);
+                    }
                 }
             }
         }
@@ -1442,6 +1549,21 @@ impl MasterCore {
         self.allocation_pending = true;
     }
 
+    /// Readies a task (and its executor) of a LAUNCH for the agent; see
+    /// [`MasterCore::prepare_launch_resources`].
+    fn prepare_task(
+        &self,
+        agent_id: &AgentId,
+        role: &str,
+        task: &mut v1::TaskInfo,
+    ) -> Result<(), String> {
+        self.prepare_launch_resources(agent_id, role, &mut task.resources)?;
+        if let Some(exec) = task.executor.as_mut() {
+            self.prepare_launch_resources(agent_id, role, &mut exec.resources)?;
+        }
+        Ok(())
+    }
+
     /// Checks a task and charges its resources (and its executor's, when the
     /// executor is new) against `available`.
     fn validate_and_charge(
@@ -1450,7 +1572,7 @@ impl MasterCore {
         agent_id: &AgentId,
         task: &v1::TaskInfo,
         group_executor: Option<&v1::ExecutorInfo>,
-        available: &mut Resources,
+        available: &mut DetailedResources,
     ) -> Result<(Resources, Option<(ExecutorId, Option<Executor>)>), String> {
         let tid = task
             .task_id
@@ -1490,10 +1612,11 @@ impl MasterCore {
                 return Err("'command.value' must not be empty".into());
             }
         }
-        let resources = resources_from_wire(&task.resources).map_err(|e| e.to_string())?;
+        let resources = detailed_from_wire(&task.resources).map_err(|e| e.to_string())?;
         if resources.is_empty() {
             return Err("task uses no resources".into());
         }
+        self.check_whole_volumes(agent_id, &resources)?;
         let mut needed = resources.clone();
         let mut exec_out = None;
         if let Some(exec) = executor {
@@ -1518,13 +1641,14 @@ impl MasterCore {
             if fw.executors.contains_key(&(agent_id.clone(), eid.clone())) {
                 exec_out = Some((eid, None));
             } else {
-                let eres = resources_from_wire(&exec.resources).map_err(|e| e.to_string())?;
-                needed.add(&eres);
+                let eres = detailed_from_wire(&exec.resources).map_err(|e| e.to_string())?;
+                self.check_whole_volumes(agent_id, &eres)?;
+                needed.add_all(&eres);
                 exec_out = Some((
                     eid,
                     Some(Executor {
                         info: exec.clone(),
-                        resources: eres,
+                        resources: eres.total(),
                         role: "*".into(),
                     }),
                 ));
@@ -1535,8 +1659,8 @@ impl MasterCore {
                 "task uses more resources ({needed}) than remain in the offers ({available})"
             ));
         }
-        available.subtract(&needed);
-        Ok((resources, exec_out))
+        available.subtract_all(&needed);
+        Ok((resources.total(), exec_out))
     }
 
     fn validate_group(
@@ -1545,7 +1669,7 @@ impl MasterCore {
         agent_id: &AgentId,
         exec: &v1::ExecutorInfo,
         tasks: &[v1::TaskInfo],
-        available: &mut Resources,
+        available: &mut DetailedResources,
     ) -> Result<Vec<(Resources, Option<(ExecutorId, Option<Executor>)>)>, String> {
         let mut scratch = available.clone();
         let mut out = Vec::new();
@@ -1824,8 +1948,17 @@ impl MasterCore {
         let mut info = reg
             .agent_info
             .ok_or("expecting 'agent_info' in the registration")?;
-        let total = resources_from_wire(&info.resources)
+        let configured = detailed_from_wire(&info.resources)
             .map_err(|e| format!("invalid agent resources: {e}"))?;
+        if configured
+            .parts()
+            .any(|(k, _)| k.is_volume() || k.reservation.as_ref().is_some_and(|r| r.is_dynamic()))
+        {
+            return Err(
+                "invalid agent resources: an agent's resources may hold static reservations only"
+                    .into(),
+            );
+        }
         let unix_now = unix(&self.config, now);
         let agent_id = match info
             .id
@@ -1850,11 +1983,22 @@ impl MasterCore {
             last_seen: now,
         };
         let was_unreachable;
+        let checkpointed = self
+            .agents
+            .get(&agent_id)
+            .map(|a| a.resources.checkpointed_wire())
+            .unwrap_or_default();
+        let (resources, dropped) = AgentResources::new(configured, &checkpointed);
+        for d in dropped {
+            warn!(agent_id = %agent_id, dropped = %d, "reservation or volume no longer fits the agent's resources; forgotten");
+        }
+        let total = resources.total.total();
         if let Some(agent) = self.agents.get_mut(&agent_id) {
             was_unreachable = matches!(agent.link, AgentLink::Unreachable { .. });
             info!(agent_id = %agent_id, was_unreachable, "agent re-registered");
             agent.info = info;
             agent.total = total.clone();
+            agent.resources = resources;
             agent.endpoint = reg.http_endpoint.clone();
             agent.isolation = reg.isolation.clone();
             agent.version = reg.version.clone();
@@ -1869,6 +2013,7 @@ impl MasterCore {
                     id: agent_id.clone(),
                     info,
                     total: total.clone(),
+                    resources,
                     endpoint: reg.http_endpoint.clone(),
                     isolation: reg.isolation.clone(),
                     version: reg.version.clone(),
@@ -1886,6 +2031,7 @@ impl MasterCore {
                     crate::registry::AgentRecord {
                         info: agent.info.clone(),
                         endpoint: agent.endpoint.clone(),
+                        checkpointed_resources: agent.resources.checkpointed_wire(),
                     },
                 ));
         }
@@ -1899,25 +2045,9 @@ impl MasterCore {
             &sink,
         );
 
-        // Re-add the agent to the allocator with what its tasks and executors use.
-        let mut used: BTreeMap<FrameworkId, Resources> = BTreeMap::new();
-        for fw in self.frameworks.values() {
-            for t in fw
-                .tasks
-                .values()
-                .filter(|t| t.agent_id == agent_id && !t.state.is_terminal())
-            {
-                used.entry(fw.id.clone()).or_default().add(&t.resources);
-            }
-            for ((a, _), e) in &fw.executors {
-                if *a == agent_id {
-                    used.entry(fw.id.clone()).or_default().add(&e.resources);
-                }
-            }
-        }
-        let used: Vec<(FrameworkId, Resources)> = used.into_iter().collect();
-        self.allocator.remove_agent(&agent_id);
-        self.allocator.add_agent(agent_id.clone(), total, &used);
+        // Re-add the agent to the allocator with its reservations and what
+        // its tasks and executors use.
+        self.add_agent_to_allocator(&agent_id);
         self.emit_agent("AGENT_ADDED", &agent_id);
         self.allocation_pending = true;
         let _ = sink.send(internal::MasterMessage::of(ToAgent::Registered(
@@ -1926,6 +2056,16 @@ impl MasterCore {
                 heartbeat_interval_ms: self.config.agent_ping_timeout.as_millis() as u64,
                 master_info: Some(self.master_info()),
             },
+        )));
+        // The master's record of reservations and volumes is the truth: the
+        // agent adopts it (and removes volumes destroyed while it was away).
+        let resources = self
+            .agents
+            .get(&agent_id)
+            .map(|a| a.resources.checkpointed_wire())
+            .unwrap_or_default();
+        let _ = sink.send(internal::MasterMessage::of(ToAgent::CheckpointResources(
+            internal::CheckpointResources { resources },
         )));
         Ok(agent_id)
     }
@@ -2019,7 +2159,10 @@ impl MasterCore {
                 )));
                 continue;
             }
-            let resources = resources_from_wire(&task.resources).unwrap_or_default();
+            let resources = detailed_from_wire(&task.resources)
+                .map(|d| d.total())
+                .unwrap_or_default();
+            let role = reported_role(&task, Some(&fw.info));
             let executor_id = task
                 .executor
                 .as_ref()
@@ -2030,8 +2173,10 @@ impl MasterCore {
                     .entry((agent_id.clone(), eid.clone()))
                     .or_insert_with(|| Executor {
                         info: exec.clone(),
-                        resources: resources_from_wire(&exec.resources).unwrap_or_default(),
-                        role: "*".into(),
+                        resources: detailed_from_wire(&exec.resources)
+                            .map(|d| d.total())
+                            .unwrap_or_default(),
+                        role: role.clone(),
                     });
             }
             match fw.tasks.get_mut(&tid) {
@@ -2072,9 +2217,7 @@ impl MasterCore {
                             statuses: vec![(state, unix_now)],
                             last_status: None,
                             unacked: Vec::new(),
-                            // Re-registered tasks are accounted in the default
-                            // role (the agent does not report allocation roles).
-                            role: "*".into(),
+                            role,
                         },
                     );
                 }
@@ -2163,7 +2306,7 @@ impl MasterCore {
                         &task.agent_id,
                         fid,
                         &task.role,
-                        &task.resources,
+                        &task_tagged(&task),
                         None,
                     );
                     self.allocation_pending = true;
@@ -2306,7 +2449,7 @@ impl MasterCore {
         let state = task_state_from_wire(status.state);
         let latest = upd.latest_state.map(task_state_from_wire).unwrap_or(state);
         let unix_now = unix(&self.config, now);
-        let mut recovered: Option<(Resources, String)> = None;
+        let mut recovered: Option<(RoleResources, String)> = None;
         let Some(fw) = self.frameworks.get_mut(&fid) else {
             debug!(framework_id = %fid, task_id = %tid, "status update for an unknown framework dropped");
             return;
@@ -2314,7 +2457,7 @@ impl MasterCore {
         if let Some(task) = fw.tasks.get_mut(&tid) {
             if !task.state.is_terminal() {
                 if latest.is_terminal() {
-                    recovered = Some((task.resources.clone(), task.role.clone()));
+                    recovered = Some((task_tagged(task), task.role.clone()));
                     *self.counters.terminal_tasks.entry(latest).or_default() += 1;
                 }
                 if task.state != latest {
@@ -2383,7 +2526,7 @@ impl MasterCore {
                 agent_id,
                 &fid,
                 &exec.role,
-                &exec.resources,
+                &detailed_of(&exec.info.resources, &exec.resources).role_resources(),
                 None,
             );
             self.allocation_pending = true;
@@ -2461,6 +2604,35 @@ impl MasterCore {
         }
     }
 
+    /// Starts the wait of every connected, unsuppressed framework in each
+    /// of its roles (if not already waiting) and forgets the others; offers
+    /// restart it (see [`MasterCore::allocate`]).
+    fn note_wanting(&mut self, now: Time) {
+        let mut wanting = HashSet::new();
+        for fw in self.frameworks.values() {
+            if fw.connected() && !fw.suppressed {
+                for role in framework_roles(&fw.info) {
+                    wanting.insert((fw.id.clone(), role));
+                }
+            }
+        }
+        self.wanting_since.retain(|k, _| wanting.contains(k));
+        for k in wanting {
+            self.wanting_since.entry(k).or_insert(now);
+        }
+    }
+
+    /// How long `fid` has wanted offers in each of its roles without one,
+    /// as of `now` (empty while it does not want any: disconnected or
+    /// suppressed).
+    pub fn starvation_of(&self, fid: &FrameworkId, now: Time) -> BTreeMap<String, Duration> {
+        self.wanting_since
+            .range((fid.clone(), String::new())..)
+            .take_while(|((f, _), _)| f == fid)
+            .map(|((_, role), since)| (role.clone(), now.saturating_sub(*since)))
+            .collect()
+    }
+
     /// Emits FRAMEWORK_ADDED / FRAMEWORK_UPDATED for `fid` if anyone listens.
     fn emit_framework(&mut self, kind: &str, fid: &FrameworkId) {
         if !self.events.active() {
@@ -2498,6 +2670,7 @@ impl MasterCore {
     pub fn allocate(&mut self, now: Time) {
         self.allocation_pending = false;
         let allocations = self.allocator.allocate(now);
+        self.note_wanting(now);
         let mut by_framework: BTreeMap<FrameworkId, Vec<v1::Offer>> = BTreeMap::new();
         for a in allocations {
             let (Some(agent), Some(fw)) = (
@@ -2510,7 +2683,7 @@ impl MasterCore {
                     &a.agent_id,
                     &a.framework_id,
                     &a.role,
-                    &a.resources,
+                    &a.tagged(),
                     None,
                 );
                 continue;
@@ -2522,11 +2695,21 @@ impl MasterCore {
                     &a.agent_id,
                     &a.framework_id,
                     &a.role,
-                    &a.resources,
+                    &a.tagged(),
                     None,
                 );
                 continue;
             }
+            self.wanting_since
+                .insert((a.framework_id.clone(), a.role.clone()), now);
+            let detailed = self.offer_resources(&a.agent_id, &a);
+            let offered = self.offer_wire(&a.agent_id, &detailed, &a.role);
+            let (Some(agent), Some(fw)) = (
+                self.agents.get(&a.agent_id),
+                self.frameworks.get_mut(&a.framework_id),
+            ) else {
+                continue;
+            };
             self.next_offer += 1;
             let oid = OfferId(format!("{}-O{}", self.config.master_id, self.next_offer));
             let executor_ids = fw
@@ -2554,15 +2737,7 @@ impl MasterCore {
                     path: Some("/slave(1)".into()),
                     ..Default::default()
                 }),
-                resources: resources_to_wire(&a.resources)
-                    .into_iter()
-                    .map(|mut r| {
-                        r.allocation_info = Some(v1::AllocationInfo {
-                            role: Some(a.role.clone()),
-                        });
-                        r
-                    })
-                    .collect(),
+                resources: offered,
                 attributes: agent.info.attributes.clone(),
                 executor_ids,
                 allocation_info: Some(v1::AllocationInfo {
@@ -2570,6 +2745,9 @@ impl MasterCore {
                 }),
             };
             fw.offers.insert(oid.clone());
+            if detailed.has_reservations() {
+                self.offer_details.insert(oid.clone(), detailed);
+            }
             self.offers.insert(
                 oid.clone(),
                 Offer {
@@ -2579,6 +2757,7 @@ impl MasterCore {
                     resources: a.resources.clone(),
                     expires_at: self.config.offer_timeout.map(|t| now + t),
                     role: a.role.clone(),
+                    made_at: now,
                 },
             );
             self.counters.offers_sent += 1;
@@ -2591,7 +2770,9 @@ impl MasterCore {
                     "framework_id": a.framework_id.as_str(),
                     "agent_id": a.agent_id.as_str(),
                     "hostname": wire.hostname,
+                    "role": a.role,
                     "resources": crate::state_json::resources(&a.resources),
+                    "made_at": unix(&self.config, now),
                 }}),
             );
             by_framework.entry(a.framework_id).or_default().push(wire);

@@ -229,7 +229,8 @@ async fn subscribe(
     Ok(resp)
 }
 
-/// `POST /api/v1/operator`: the read-only calls of the v1 operator API.
+/// `POST /api/v1/operator`: the read-only calls of the v1 operator API,
+/// weights, quota and reservations.
 async fn operator(State(h): State<MasterHandle>, headers: HeaderMap, body: Bytes) -> Response {
     let is_json = headers
         .get(header::CONTENT_TYPE)
@@ -277,6 +278,27 @@ async fn operator(State(h): State<MasterHandle>, headers: HeaderMap, body: Bytes
                 Ok(v) => {
                     Json(serde_json::json!({"type": "GET_QUOTA", "get_quota": v})).into_response()
                 }
+                Err(e) => e.into_response(),
+            };
+        }
+        "RESERVE_RESOURCES" | "UNRESERVE_RESOURCES" => {
+            let reserve = kind == "RESERVE_RESOURCES";
+            let body = if reserve {
+                &call["reserve_resources"]
+            } else {
+                &call["unreserve_resources"]
+            };
+            let (agent, resources) = match crate::roles_http::parse_reservation_call(body) {
+                Ok(x) => x,
+                Err(e) => return e.into_response(),
+            };
+            let op = if reserve {
+                crate::roles_http::AdminOp::Reserve(agent, resources)
+            } else {
+                crate::roles_http::AdminOp::Unreserve(agent, resources)
+            };
+            return match crate::roles_http::run(&h, op).await {
+                Ok(_) => StatusCode::ACCEPTED.into_response(),
                 Err(e) => e.into_response(),
             };
         }

@@ -2,7 +2,10 @@
 //!
 //! It owns the registry of agents, frameworks, tasks and offers
 //! ([`core::MasterCore`], a state machine without I/O), drives the allocator
-//! (`strata-master-allocator`), and serves on one port:
+//! (`strata-master-allocator`), keeps each agent's static and dynamic
+//! reservations and persistent volumes in detail and carries out the
+//! RESERVE, UNRESERVE, CREATE and DESTROY offer operations
+//! ([`core::reservations`]; durable in the registry), and serves on one port:
 //! * the Mesos v1 scheduler API (`POST /api/v1/scheduler`) and the operator
 //!   endpoints (`/master/state`, `/metrics/snapshot`, ...) over HTTP/1.1;
 //! * the internal `AgentLink` gRPC service over HTTP/2, for agents.

@@ -5,7 +5,8 @@
 //!
 //! Layout in the store (JSON values):
 //! ```text
-//! master/agents/<agent id>                {"info": AgentInfo, "endpoint": "http://..."}
+//! master/agents/<agent id>                {"info": AgentInfo, "endpoint": "http://...",
+//!                                          "checkpointed_resources": [Resource]}
 //! master/frameworks/<framework id>        FrameworkInfo
 //! master/removed_frameworks/<framework id> {"removed_time": unix seconds}
 //! ```
@@ -49,6 +50,10 @@ pub struct AgentRecord {
     pub info: v1::AgentInfo,
     /// Its HTTP endpoint.
     pub endpoint: String,
+    /// Its dynamic reservations and persistent volumes (Mesos's
+    /// checkpointed resources), with where each volume is mounted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checkpointed_resources: Vec<v1::Resource>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -246,6 +251,7 @@ mod tests {
                 ..Default::default()
             },
             endpoint: "http://h:5051".into(),
+            checkpointed_resources: Vec::new(),
         };
         apply(store, &RegistryOp::PutAgent("A-S0".into(), rec))
             .await

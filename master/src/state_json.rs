@@ -70,6 +70,20 @@ fn agent_json(core: &MasterCore, a: &Agent) -> Value {
         .rsplit_once(':')
         .and_then(|(_, p)| p.parse().ok())
         .unwrap_or(5051);
+    // Mesos's shapes: quantities by reservation role, and the full Resource
+    // objects (reservations with principal and labels, volumes) by role.
+    let reserved = a.resources.total.reserved_by_role();
+    let reserved_full: Map<String, Value> = reserved
+        .keys()
+        .map(|role| {
+            let part = a.resources.total.filter(|k| k.role() == role);
+            (
+                role.clone(),
+                serde_json::to_value(a.resources.wire(&part)).unwrap_or_default(),
+            )
+        })
+        .collect();
+    let unreserved_full = a.resources.total.filter(|k| k.reservation.is_none());
     json!({
         "id": a.id.as_str(),
         "pid": format!("slave(1)@{host_port}"),
@@ -80,8 +94,10 @@ fn agent_json(core: &MasterCore, a: &Agent) -> Value {
         "resources": resources(&a.total),
         "used_resources": resources(&agent_used(core, a)),
         "offered_resources": resources(&agent_offered(core, a)),
-        "reserved_resources": {},
-        "unreserved_resources": resources(&a.total),
+        "reserved_resources": reserved.iter().map(|(role, r)| (role.clone(), resources(r))).collect::<Map<_, _>>(),
+        "unreserved_resources": resources(&a.resources.total.unreserved()),
+        "reserved_resources_full": reserved_full,
+        "unreserved_resources_full": serde_json::to_value(a.resources.wire(&unreserved_full)).unwrap_or_default(),
         "attributes": attributes(&a.info.attributes),
         "active": a.active(),
         "deactivated": !a.active(),
@@ -130,7 +146,7 @@ pub fn task_json(t: &Task) -> Value {
     v
 }
 
-fn framework_json(core: &MasterCore, f: &Framework) -> Value {
+fn framework_json(core: &MasterCore, f: &Framework, now: Duration) -> Value {
     let mut used = Resources::new();
     let mut tasks = Vec::new();
     let mut unreachable = Vec::new();
@@ -209,6 +225,13 @@ fn framework_json(core: &MasterCore, f: &Framework) -> Value {
         "used_resources": resources(&used),
         "offered_resources": resources(&offered),
         "share": core.allocator.framework_share(&f.id),
+        // Not in Mesos: how long it has wanted offers in each of its roles
+        // without getting one (absent roles: it wants none there).
+        "starvation": core
+            .starvation_of(&f.id, now)
+            .into_iter()
+            .map(|(role, d)| (role, json!(d.as_secs_f64())))
+            .collect::<Map<_, _>>(),
         "tasks": tasks,
         "unreachable_tasks": unreachable,
         "completed_tasks": f.completed_tasks.iter().map(task_json).collect::<Vec<_>>(),
@@ -280,7 +303,7 @@ pub fn state(core: &MasterCore, now: Duration) -> Value {
         "deactivated_slaves": core.agents.len() - activated - unreachable,
         "unreachable_slaves": unreachable,
         "slaves": agents,
-        "frameworks": core.frameworks.values().map(|f| framework_json(core, f)).collect::<Vec<_>>(),
+        "frameworks": core.frameworks.values().map(|f| framework_json(core, f, now)).collect::<Vec<_>>(),
         "completed_frameworks": completed,
         "orphan_tasks": [],
         "unregistered_frameworks": [],
@@ -303,9 +326,9 @@ pub fn slaves(core: &MasterCore) -> Value {
 }
 
 /// `/master/frameworks`.
-pub fn frameworks(core: &MasterCore) -> Value {
+pub fn frameworks(core: &MasterCore, now: Duration) -> Value {
     json!({
-        "frameworks": core.frameworks.values().map(|f| framework_json(core, f)).collect::<Vec<_>>(),
+        "frameworks": core.frameworks.values().map(|f| framework_json(core, f, now)).collect::<Vec<_>>(),
         "completed_frameworks": [],
         "unregistered_frameworks": [],
     })
@@ -439,6 +462,12 @@ pub fn metrics(core: &MasterCore, now: Duration) -> Value {
         put(
             &format!("allocator/roles/{role}/share"),
             core.allocator.role_share(&role),
+        );
+    }
+    for ((operation, outcome), n) in &core.counters.operations {
+        put(
+            &format!("master/operations/{}/{outcome}", operation.to_lowercase()),
+            *n as f64,
         );
     }
     for (name, n) in &core.counters.calls {

@@ -163,6 +163,17 @@ pub struct ShutdownExecutor {
     pub executor_id: Option<v1::ExecutorId>,
 }
 
+/// The agent's dynamic reservations and persistent volumes as the master
+/// has made them durable (Mesos's `CheckpointResourcesMessage`). It is the
+/// whole list, sent after every change and after every (re-)registration:
+/// the agent keeps a copy, creates the directories of new volumes and
+/// removes those of volumes no longer listed.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct CheckpointResources {
+    #[prost(message, repeated, tag = "1")]
+    pub resources: Vec<v1::Resource>,
+}
+
 /// The master refuses or ends this agent's registration.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct Shutdown {
@@ -173,7 +184,7 @@ pub struct Shutdown {
 /// Master -> agent.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct MasterMessage {
-    #[prost(oneof = "master_message::Body", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9")]
+    #[prost(oneof = "master_message::Body", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10")]
     pub body: Option<master_message::Body>,
 }
 
@@ -198,6 +209,8 @@ pub mod master_message {
         FrameworkMessage(super::FrameworkMessage),
         #[prost(message, tag = "9")]
         Shutdown(super::Shutdown),
+        #[prost(message, tag = "10")]
+        CheckpointResources(super::CheckpointResources),
     }
 }
 

@@ -5,7 +5,9 @@
 //!   numbers) and as Mesos-style JSON, so unmodified Mesos clients work.
 //! * [`recordio`]: the framing of the v1 event streams.
 //! * [`internal`]: the master<->agent tonic service and its messages.
-//! * [`convert`]: conversions to and from `strata-api` domain types.
+//! * [`convert`]: conversions to and from `strata-api` domain types,
+//!   including reservations (both of Mesos's resource formats) and
+//!   persistent volumes.
 //!
 //! This crate depends only on `strata-api` among Strata's crates. It does no
 //! I/O beyond what the generated tonic client and server carry.

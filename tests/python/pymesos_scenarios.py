@@ -23,6 +23,12 @@ Scenarios:
   hold        `sleep 1000` with --task-mem MB; prints "RUNNING <agent_id> <task_id>", waits for a
               line on stdin (or EOF), then kills the task and expects TASK_KILLED (used by tests
               that inspect a running task from outside, e.g. its cgroup)
+  reservations  a framework in role `analytics` sees the agent's static reservation, RESERVEs,
+              CREATEs a persistent volume and launches a task writing into it (one ACCEPT, plus an
+              invalid RESERVE that must come back OPERATION_ERROR), a second task reads the file
+              back, then DESTROY and UNRESERVE
+  reserve_make / reserve_check  the two halves of that, for a master restart in between
+              (--volume-id names the volume)
 
 pymesos wants the master as host:port, without a scheme.
 """
@@ -583,7 +589,263 @@ def scenario_docker_oom(run):
     run.stop_driver(driver)
 
 
+# === Reservations and persistent volumes ========================================================
+
+ROLE = "analytics"
+PRINCIPAL = "strata-e2e"
+
+
+def reserved(name, value, role=ROLE, principal=PRINCIPAL):
+    """A scalar dynamically reserved for `role` (Mesos's `reservations` format)."""
+    r = scalar(name, value)
+    r["reservations"] = [{"type": "DYNAMIC", "role": role, "principal": principal}]
+    return r
+
+
+def volume_resource(volume_id, size, container_path="data"):
+    """A persistent volume on dynamically reserved disk, as CREATE names it."""
+    r = reserved("disk", size)
+    r["disk"] = {"persistence": {"id": volume_id, "principal": PRINCIPAL},
+                 "volume": {"mode": "RW", "container_path": container_path}}
+    return r
+
+
+def reservation_of(r):
+    """(type, role) of an offered resource's reservation, or None when unreserved."""
+    for x in r.get("reservations") or []:
+        return x.get("type"), x.get("role")
+    return None
+
+
+def offered_volume(offers, volume_id):
+    for offer in offers:
+        for r in offer.get("resources", []):
+            if r.get("disk", {}).get("persistence", {}).get("id") == volume_id:
+                return r
+    return None
+
+
+def offered_amount(offers, name, kind):
+    """Sum over `offers` of scalar `name` of reservation `kind` ("STATIC", "DYNAMIC" or None),
+    volumes excluded."""
+    total = 0.0
+    for offer in offers:
+        for r in offer.get("resources", []):
+            if r.get("name") != name or r.get("disk", {}).get("persistence"):
+                continue
+            res = reservation_of(r)
+            if (res[0] if res else None) == kind:
+                total += float(r.get("scalar", {}).get("value", 0.0))
+    return total
+
+
+class OfferQueue(ScenarioScheduler):
+    """Hands every offer to the main thread, which decides what to do with it, and records
+    operation status updates (UPDATE_OPERATION_STATUS)."""
+
+    def __init__(self, rec):
+        super(OfferQueue, self).__init__(rec)
+        self.queued = []
+        self.held = []            # offers kept outstanding by next_offers
+        self.operations = {}      # operation id -> status dict
+
+    def resourceOffers(self, driver, offers):
+        offers = json.loads(json.dumps(offers))
+
+        def keep():
+            self.rec.offers_seen += len(offers)
+            self.queued.extend(offers)
+        self.rec.note(keep)
+
+    def operationStatusUpdate(self, driver, status):
+        status = json.loads(json.dumps(status))
+        op_id = status.get("operation_id", {}).get("value")
+        log("operation %s %s%s", op_id, status.get("state"),
+            (" (%s)" % status["message"]) if status.get("message") else "")
+        self.rec.note(lambda: self.operations.__setitem__(op_id, status))
+
+
+def next_offers(run, sched, what, pred):
+    """Keeps offers outstanding until together they satisfy pred(offers), then returns them all
+    (to be used in one ACCEPT). Resources freed while others are on offer come in an offer of
+    their own, as in Mesos, so a framework that needs them together must hold both."""
+    while True:
+        run.rec.wait_for(what, lambda: sched.queued)
+        with run.rec.cond:
+            sched.held.extend(sched.queued)
+            sched.queued = []
+            offers = list(sched.held)
+        if pred(offers):
+            with run.rec.cond:
+                sched.held = []
+            return offers
+
+
+def ids_of(offers):
+    return [o["id"] for o in offers]
+
+
+def wait_operations(run, sched, ids):
+    run.rec.wait_for("operation status updates for %s" % ids,
+                     lambda: all(i in sched.operations for i in ids))
+    with run.rec.cond:
+        return {i: dict(sched.operations[i]) for i in ids}
+
+
+def expect_finished(statuses):
+    for op_id, st in statuses.items():
+        if st.get("state") != "OPERATION_FINISHED":
+            raise ScenarioFailed("operation %s: %s (%s)" % (op_id, st.get("state"), st.get("message")))
+
+
+def volume_task(offers, task_id, command, volume):
+    """A command task on dynamically reserved cpus and memory, with the offered volume."""
+    return {
+        "task_id": {"value": task_id},
+        "agent_id": {"value": offers[0]["agent_id"]["value"]},
+        "name": task_id,
+        "command": {"value": command, "shell": True},
+        "resources": [reserved("cpus", 0.1), reserved("mem", 32.0), volume],
+    }
+
+
+def reservation_framework(run, name):
+    sched = OfferQueue(run.rec)
+    driver = run.start_driver(sched, run.framework_info(name, role=ROLE, principal=PRINCIPAL))
+    run.result["framework_id"] = run.wait_registered()
+    return sched, driver
+
+
+def make_reservation_and_volume(run, sched, driver, offers, volume_id, bad_operation=False):
+    """RESERVE cpus/mem/disk, CREATE a volume on part of the disk and launch a task that writes
+    into it, all in one ACCEPT (operations apply in order); waits for all of it."""
+    ops = [
+        {"type": "RESERVE", "id": {"value": "reserve-" + run.suffix},
+         "reserve": {"resources": [reserved("cpus", 0.5), reserved("mem", 128.0), reserved("disk", 200.0)]}},
+        {"type": "CREATE", "id": {"value": "create-" + run.suffix},
+         "create": {"volumes": [volume_resource(volume_id, 100.0)]}},
+    ]
+    if bad_operation:
+        # A reservation for a role the framework does not hold: dropped with OPERATION_ERROR.
+        ops.insert(1, {"type": "RESERVE", "id": {"value": "bad-" + run.suffix},
+                       "reserve": {"resources": [reserved("cpus", 0.1, role="not-mine")]}})
+    writer = run.task_id("writer")
+    marker = "persisted-" + volume_id
+    # The task names the volume the way CREATE did; the master has made it by then.
+    ops.append({"type": "LAUNCH", "launch": {"task_infos": [
+        volume_task(offers, writer, "echo %s > data/hello.txt" % marker, volume_resource(volume_id, 100.0))]}})
+    log("RESERVE + CREATE %s + LAUNCH %s on %d offer(s)", volume_id, writer, len(offers))
+    driver.acceptOffers(ids_of(offers), ops, filters={"refuse_seconds": 0.1})
+    ids = [op["id"]["value"] for op in ops if "id" in op]
+    statuses = wait_operations(run, sched, ids)
+    bad = statuses.pop("bad-" + run.suffix, None)
+    expect_finished(statuses)
+    if bad_operation:
+        if bad.get("state") != "OPERATION_ERROR" or "not-mine" not in bad.get("message", ""):
+            raise ScenarioFailed("the reservation for a role not held should fail: %r" % bad)
+        run.result["bad_operation"] = {"state": bad.get("state"), "message": bad.get("message")}
+    run.wait_states("TASK_FINISHED for the writer", [writer], ["TASK_FINISHED"])
+    run.result["writer"] = {writer: list(run.rec.states[writer])}
+
+
+def read_then_destroy(run, sched, driver, volume_id):
+    """Waits for an offer carrying the volume and the dynamic reservation, launches a task that
+    reads the file back, then DESTROYs the volume and UNRESERVEs everything."""
+    def has_volume(offers):
+        return offered_volume(offers, volume_id) is not None and offered_amount(offers, "cpus", "DYNAMIC") >= 0.1
+    offers = next_offers(run, sched, "offers with volume %s" % volume_id, has_volume)
+    volume = offered_volume(offers, volume_id)
+    run.result["offered_volume"] = {
+        "container_path": volume.get("disk", {}).get("volume", {}).get("container_path"),
+        "reservation": reservation_of(volume),
+        "role": volume.get("role"),
+        "size": volume.get("scalar", {}).get("value"),
+    }
+    reader = run.task_id("reader")
+    marker = "persisted-" + volume_id
+    command = "grep -q %s data/hello.txt && cat data/hello.txt" % marker
+    driver.launchTasks(ids_of(offers), [volume_task(offers, reader, command, volume)],
+                       filters={"refuse_seconds": 0.1})
+    run.wait_states("TASK_FINISHED for the reader (the file is there)", [reader], ["TASK_FINISHED"])
+    run.result["reader"] = {reader: list(run.rec.states[reader])}
+
+    # The volume and the whole reservation together (the reader's share may come back in an
+    # offer of its own).
+    def everything(offers):
+        return (has_volume(offers) and offered_amount(offers, "cpus", "DYNAMIC") >= 0.5 - 1e-9
+                and offered_amount(offers, "mem", "DYNAMIC") >= 128.0 - 1e-9)
+    offers = next_offers(run, sched, "offers with volume %s and the whole reservation" % volume_id,
+                         everything)
+    volume = offered_volume(offers, volume_id)
+    ops = [
+        {"type": "DESTROY", "id": {"value": "destroy-" + run.suffix}, "destroy": {"volumes": [volume]}},
+        # The volume's disk went back to the reservation: 200 in all.
+        {"type": "UNRESERVE", "id": {"value": "unreserve-" + run.suffix},
+         "unreserve": {"resources": [reserved("cpus", 0.5), reserved("mem", 128.0), reserved("disk", 200.0)]}},
+    ]
+    log("DESTROY %s + UNRESERVE on %d offer(s)", volume_id, len(offers))
+    driver.acceptOffers(ids_of(offers), ops, filters={"refuse_seconds": 0.1})
+    expect_finished(wait_operations(run, sched, [op["id"]["value"] for op in ops]))
+
+    def clean(offers):
+        return (offered_volume(offers, volume_id) is None and offered_amount(offers, "cpus", "DYNAMIC") == 0
+                and offered_amount(offers, "disk", "DYNAMIC") == 0
+                and offered_amount(offers, "disk", None) >= run.args.agent_disk - 1e-9)
+    last = next_offers(run, sched, "offers with all the disk unreserved again", clean)
+    run.result["final_offer"] = {k: offered_amount(last, k, None) for k in ("cpus", "mem", "disk")}
+    run.result["final_static"] = {k: offered_amount(last, k, "STATIC") for k in ("cpus", "mem")}
+    driver.declineOffer(ids_of(last), filters={"refuse_seconds": 1.0})
+
+
+def scenario_reservations(run):
+    """Framework in role `analytics`: statically reserved resources are offered (with the STATIC
+    reservation and the old `role` field); RESERVE + CREATE + a writer task in one ACCEPT (plus an
+    invalid RESERVE, dropped with OPERATION_ERROR); a reader task finds the file; DESTROY and
+    UNRESERVE leave only the static reservation."""
+    volume_id = run.args.volume_id or "vol-" + run.suffix
+    sched, driver = reservation_framework(run, "strata-e2e-reservations")
+
+    def has_static(offers):
+        return offered_amount(offers, "cpus", "STATIC") > 0 and offered_amount(offers, "disk", None) >= 200
+    offers = next_offers(run, sched, "an offer with the static reservation", has_static)
+    statics = [r for o in offers for r in o["resources"] if reservation_of(r) == ("STATIC", ROLE)]
+    for r in statics:
+        if r.get("role") != ROLE:
+            raise ScenarioFailed("a statically reserved resource lacks role=%s: %r" % (ROLE, r))
+    run.result["static"] = {r["name"]: r.get("scalar", {}).get("value") for r in statics}
+    run.result["allocation_role"] = offers[0].get("allocation_info", {}).get("role")
+    make_reservation_and_volume(run, sched, driver, offers, volume_id, bad_operation=True)
+    read_then_destroy(run, sched, driver, volume_id)
+    run.result["volume_id"] = volume_id
+    run.stop_driver(driver)
+
+
+def scenario_reserve_make(run):
+    """First half of the master-restart test: reserve, create --volume-id, write a file into it."""
+    volume_id = run.args.volume_id or "vol-" + run.suffix
+    sched, driver = reservation_framework(run, "strata-e2e-reserve-make")
+    offers = next_offers(run, sched, "an offer with unreserved resources",
+                         lambda o: offered_amount(o, "cpus", None) >= 0.6 and offered_amount(o, "disk", None) >= 200)
+    make_reservation_and_volume(run, sched, driver, offers, volume_id)
+    run.result["volume_id"] = volume_id
+    run.stop_driver(driver)
+
+
+def scenario_reserve_check(run):
+    """Second half: the reservation and --volume-id are offered again; the file is read back;
+    DESTROY and UNRESERVE."""
+    if not run.args.volume_id:
+        raise ScenarioFailed("reserve_check needs --volume-id")
+    sched, driver = reservation_framework(run, "strata-e2e-reserve-check")
+    read_then_destroy(run, sched, driver, run.args.volume_id)
+    run.result["volume_id"] = run.args.volume_id
+    run.stop_driver(driver)
+
+
 SCENARIOS = {
+    "reservations": scenario_reservations,
+    "reserve_make": scenario_reserve_make,
+    "reserve_check": scenario_reserve_check,
     "docker": scenario_docker,
     "docker_oom": scenario_docker_oom,
     "launch": scenario_launch,
@@ -617,6 +879,10 @@ def main():
     parser.add_argument("--tasks", type=int, default=None, help="number of tasks (launch: 5, executor: 2)")
     parser.add_argument("--agent-id", default=None, help="agent to launch on (agent_lost, hold)")
     parser.add_argument("--task-mem", type=float, default=64.0, help="task memory in MB (hold)")
+    parser.add_argument("--agent-disk", type=float, default=1000.0,
+                        help="the agent's disk: all of it is unreserved again at the end (reservations)")
+    parser.add_argument("--volume-id", default=None,
+                        help="persistence id of the volume (reservations, reserve_make, reserve_check)")
     parser.add_argument("--executor-python", default=None,
                         help="python that runs pymesos_executor.py (default: this interpreter)")
     args = parser.parse_args()

@@ -2,8 +2,8 @@
 //
 // Data flow: one EventSource on /api/v1/events carries every change; pages
 // never poll whole-state endpoints. A page fetches only what it shows (a page
-// of tasks, a page of agents, the overview) and re-fetches it when an event
-// that concerns it arrives, through a throttle whose interval grows with the
+// of tasks, agents, frameworks, offers or roles, or the fixed-size overview)
+// and re-fetches it when an event that concerns it arrives, through a throttle whose interval grows with the
 // master's response time, and not at all while the browser tab is hidden.
 // Sandbox logs are the exception that polls: a tail reads a file's size and
 // then only the new bytes, through the master's proxy to the agent.
@@ -290,15 +290,18 @@
 
   const live = {
     overview: null,
-    // Outstanding offers seen on the stream: id -> {offer, seen (ms or null)}.
+    // Offers seen on the stream and not yet answered: id -> the OFFER_MADE body.
     offers: new Map(),
-    // Offer events, oldest first: {kind, at (ms, null when before this page), body}.
+    // Offer events, oldest first: {kind, at (ms or null), replayed, body}. Events
+    // replayed at subscription are `replayed`; only offers made carry a time then.
     timeline: [],
     // Allocation samples for the chart: {t, cpus, mem, cpusOffered} as fractions.
     samples: [],
     listeners: new Set(),
     // Pages that show the overview keep it fresh; others do not pay for it.
     overviewWanted: 0,
+    // The number of the latest event on the stream (the master numbers them).
+    lastSeq: 0,
   };
 
   function setOverview(ov) {
@@ -329,9 +332,14 @@
     if (!document.hidden) drawFooter();
   }, 5000);
 
+  // The master renders the overview at most once a second for all readers and
+  // says which event it includes: one older than an event this page has seen
+  // is asked for again, after the throttle.
   const overviewRefresher = makeRefresher(async () => {
-    setOverview(await api('/api/v1/ui/overview'));
+    const ov = await api('/api/v1/ui/overview');
+    setOverview(ov);
     emit('OVERVIEW', live.overview);
+    if (num(ov.as_of_event) < live.lastSeq) overviewRefresher.schedule();
   }, 2000);
 
   function frameworkName(id) {
@@ -353,15 +361,15 @@
       hostname ? `${hostname} (${shortId(id)})` : shortId(id));
   }
 
-  function recordOffer(kind, body, at) {
-    const entry = { kind, at, body };
+  function recordOffer(kind, body, at, replayed) {
+    const entry = { kind, at, body, replayed };
     if (kind === 'OFFER_MADE') {
       const o = body.offer || {};
-      if (o.id) live.offers.set(o.id, { offer: o, seen: at });
+      if (o.id) live.offers.set(o.id, o);
       if (live.offers.size > 50000) live.offers.delete(live.offers.keys().next().value);
     } else {
       const ids = body.offer_ids || (body.offer_id ? [body.offer_id] : []);
-      entry.offers = ids.map((id) => (live.offers.get(id) || {}).offer).filter(Boolean);
+      entry.offers = ids.map((id) => live.offers.get(id)).filter(Boolean);
       for (const id of ids) live.offers.delete(id);
     }
     live.timeline.push(entry);
@@ -407,17 +415,16 @@
     });
     es.addEventListener('SUBSCRIBED', (e) => {
       const ov = JSON.parse(e.data).subscribed.overview;
-      // A (re)subscription replays the recent offer events without times.
-      const known = new Set(live.offers.keys());
+      live.lastSeq = num(ov.as_of_event);
+      // A (re)subscription replays the recent offer events; offers made carry
+      // the time the master made them, the other kinds no time.
       live.timeline = [];
-      const seen = new Map(live.offers);
       live.offers.clear();
       for (const ev of ov.recent_offer_events || []) {
         const kind = ev.type;
-        recordOffer(kind, ev[kind.toLowerCase()] || {}, null);
-      }
-      for (const [id, o] of live.offers) {
-        if (known.has(id)) o.seen = seen.get(id).seen;
+        const body = ev[kind.toLowerCase()] || {};
+        const made = kind === 'OFFER_MADE' && body.offer ? num(body.offer.made_at) : 0;
+        recordOffer(kind, body, made ? made * 1000 : null, true);
       }
       setOverview(ov);
       setConn('live', 'live');
@@ -427,9 +434,10 @@
       es.addEventListener(type, (e) => {
         metrics.events += 1;
         metrics.lastEventAt = Date.now();
+        if (e.lastEventId) live.lastSeq = Math.max(live.lastSeq, Number(e.lastEventId) || 0);
         const ev = JSON.parse(e.data);
         const body = ev[type.toLowerCase()] || {};
-        if (type.startsWith('OFFER_')) recordOffer(type, body, Date.now());
+        if (type.startsWith('OFFER_')) recordOffer(type, body, Date.now(), false);
         if (type !== 'HEARTBEAT' && live.overviewWanted > 0) overviewRefresher.schedule();
         emit(type, body);
       });
@@ -702,10 +710,12 @@
       const off = r.offered || {};
       const idle = r.idle || {};
       const running = num((ov.tasks_by_state || {}).TASK_RUNNING);
-      const connected = (ov.frameworks || []).filter((f) => f.connected).length;
+      const fwTotal = ov.frameworks_total != null ? ov.frameworks_total : (ov.frameworks || []).length;
+      const connected = ov.frameworks_connected != null ? ov.frameworks_connected
+        : (ov.frameworks || []).filter((f) => f.connected).length;
       swap(stats,
         stat('Agents', fmtInt(ov.agents.active), `${fmtInt(ov.agents.unreachable)} unreachable · ${fmtInt(ov.agents.total)} known`, 'agents-active'),
-        stat('Frameworks', fmtInt((ov.frameworks || []).length), `${connected} connected`, 'frameworks-count'),
+        stat('Frameworks', fmtInt(fwTotal), `${fmtInt(connected)} connected`, 'frameworks-count'),
         stat('Running tasks', fmtInt(running), null, 'tasks-running'),
         stat('Outstanding offers', fmtInt(ov.outstanding_offers), null, 'offers-outstanding'),
         stat('Master uptime', fmtDuration(ov.uptime_secs), null, 'uptime'));
@@ -734,7 +744,11 @@
           h('td', null, frameworkLink(f.id, f.name)), h('td', null, shareBar(f.share)),
           h('td', { class: 'num' }, fmtInt(f.tasks)),
           h('td', { class: 'num' }, `${fmtInt(f.offers.received)} / ${fmtInt(f.offers.accepted)} / ${fmtInt(f.offers.declined)}`))),
-        'No framework is subscribed.'));
+        'No framework is subscribed.'),
+      fwTotal > (ov.frameworks || []).length
+        ? h('p', { class: 'status-line' }, `The ${fmtInt((ov.frameworks || []).length)} largest shares of ${fmtInt(fwTotal)} frameworks. `,
+          h('a', { href: '#/frameworks' }, 'All frameworks'))
+        : null);
       drawChart(chartBox);
       markRendered('overview');
     }
@@ -872,8 +886,8 @@
         const fw = e.body.framework_id || (e.body.offer && e.body.offer.framework_id);
         if (fwFilter && fw !== fwFilter) continue;
         const kind = KIND_LABEL[e.kind];
-        items.push(h('li', { class: kind, 'data-kind': kind },
-          e.at ? h('time', { datetime: new Date(e.at).toISOString() }, fmtClock(e.at))
+        items.push(h('li', { class: e.replayed ? `${kind} replayed` : kind, 'data-kind': kind },
+          e.at ? h('time', { datetime: new Date(e.at).toISOString(), title: e.replayed ? 'before this page was opened' : null }, fmtClock(e.at))
             : h('time', { title: 'before this page was opened' }, 'earlier'),
           h('span', { class: `kind ${kind}` }, kind),
           h('span', { class: 'what' }, offerLine(e))));
@@ -881,7 +895,7 @@
       if (!items.length) items.push(h('li', { class: 'empty' }, 'No offer events yet.'));
       list.replaceChildren(...items);
       const counts = {};
-      for (const e of live.timeline) if (e.at) counts[e.kind] = (counts[e.kind] || 0) + 1;
+      for (const e of live.timeline) if (!e.replayed) counts[e.kind] = (counts[e.kind] || 0) + 1;
       since.textContent = `Since this page was opened: ${OFFER_KINDS.map((k) => `${fmtInt(counts[k] || 0)} ${KIND_LABEL[k]}`).join(', ')}.`;
     }
 
@@ -902,7 +916,8 @@
       const counts = {};
       for (let i = live.timeline.length - 1; i >= 0; i--) {
         const e = live.timeline[i];
-        if (!e.at) break;
+        // Replayed events other than offers made have no time.
+        if (!e.at) continue;
         if (e.at < now - span) break;
         counts[e.kind] = (counts[e.kind] || 0) + 1;
         const n = e.kind === 'OFFER_ACCEPTED' ? (e.body.task_ids || []).length : 0;
@@ -932,25 +947,36 @@
         'No framework is subscribed.'));
     }
 
-    function age(id) {
-      const o = live.offers.get(id);
-      if (o && o.seen) return fmtDuration((Date.now() - o.seen) / 1000);
-      return `> ${fmtDuration((Date.now() - pageOpened) / 1000)}`;
+    // Ages come from the master (when it made each offer) and tick on here.
+    let fetchedAt = Date.now();
+    function age(td) {
+      return fmtDuration(num(Number(td.dataset.age)) + (Date.now() - fetchedAt) / 1000);
     }
-    const pageOpened = performance.timeOrigin;
+    let offerQ = '';
+    const offerSearch = h('input', {
+      type: 'search', id: 'offers-q', placeholder: 'offer id or agent hostname', autocomplete: 'off',
+      oninput: debounce(() => {
+        offerQ = offerSearch.value.trim();
+        offset = 0;
+        offersRefresher.schedule();
+      }, 300),
+    });
+    outstanding.before(h('form', { class: 'toolbar', role: 'search', onsubmit: (e) => e.preventDefault() },
+      h('label', { for: 'offers-q' }, 'Search outstanding offers', offerSearch)));
 
     let lastOffers = null;
     function drawOutstanding(v) {
       lastOffers = v;
+      fetchedAt = Date.now();
       swap(outstanding,
         table('Outstanding offers', ['Offer', 'Framework', 'Role', 'Agent', 'Resources', ['Age', 'num'], ['Expires in', 'num']],
           v.items.map((o) => h('tr', null,
             h('td', { class: 'id' }, idEl(o.id)), h('td', null, frameworkLink(o.framework_id, o.framework_name)),
             h('td', null, o.role), h('td', null, agentLink(o.agent_id, o.hostname)),
             h('td', null, fmtResources(o.resources)),
-            h('td', { class: 'num', 'data-age': o.id }, age(o.id)),
+            h('td', { class: 'num', 'data-age': num(o.age_secs), title: o.made_at ? `made ${fmtUnix(o.made_at)}` : null }, fmtDuration(o.age_secs)),
             h('td', { class: 'num' }, o.expires_in_secs == null ? 'never' : fmtDuration(o.expires_in_secs)))),
-          'No outstanding offers: every offer was accepted, declined or rescinded.'),
+          offerQ ? `No outstanding offer matches “${offerQ}”.` : 'No outstanding offers: every offer was accepted, declined or rescinded.'),
         v.total > LIMIT ? pager(v.total, offset, LIMIT, (o) => {
           offset = o;
           offersRefresher.schedule();
@@ -958,7 +984,7 @@
     }
 
     const offersRefresher = ctx.refresher(async () => {
-      drawOutstanding(await ctx.api(`/api/v1/ui/offers${query({ offset, limit: LIMIT })}`));
+      drawOutstanding(await ctx.api(`/api/v1/ui/offers${query({ q: offerQ, offset, limit: LIMIT })}`));
       markRendered('offers');
     }, 1000);
 
@@ -973,7 +999,7 @@
     ctx.every(1000, () => {
       drawStrip();
       if (lastOffers) {
-        for (const td of outstanding.querySelectorAll('[data-age]')) td.textContent = age(td.dataset.age);
+        for (const td of outstanding.querySelectorAll('[data-age]')) td.textContent = age(td);
       }
     });
     if (live.overview) drawPerFw(live.overview);
@@ -1376,39 +1402,80 @@
       f.failover_in_secs != null ? `failing over (${fmtDuration(f.failover_in_secs)} left)` : 'disconnected');
   }
 
-  route(/^\/frameworks$/, 'frameworks', 'Frameworks', (ctx, main) => {
-    ctx.wantOverview();
+  function rolesOf(f) {
+    return (f.roles && f.roles.length ? f.roles : [f.role || '*']).join(', ');
+  }
+
+  route(/^\/frameworks$/, 'frameworks', 'Frameworks', (ctx, main, params) => {
+    let q = params.get('q') || '';
+    let offset = Number(params.get('offset')) || 0;
+    let doneOffset = 0;
+    const LIMIT = 50;
+    const DONE_LIMIT = 20;
     const box = h('div', null, h('p', { class: 'loading' }, 'Loading…'));
     const done = h('div');
-    main.append(h('h1', null, 'Frameworks'), panel('Subscribed', box), panel('Completed', done));
-    function draw(ov) {
-      swap(box, table('Frameworks', ['Framework', 'Status', 'Role', 'DRF share', ['Active tasks', 'num'],
+    const status = h('p', { class: 'status-line', role: 'status' });
+    const search = h('input', {
+      type: 'search', id: 'frameworks-q', value: q, placeholder: 'name, id or role', autocomplete: 'off',
+      oninput: debounce(() => {
+        q = search.value.trim();
+        offset = 0;
+        doneOffset = 0;
+        setParams({ q, offset: '' });
+        refresh.schedule();
+      }, 300),
+    });
+    main.append(h('h1', null, 'Frameworks'),
+      h('form', { class: 'toolbar', role: 'search', onsubmit: (e) => e.preventDefault() },
+        h('label', { for: 'frameworks-q' }, 'Search frameworks', search)),
+      status, panel('Subscribed', box), panel('Completed', done));
+
+    const refresh = ctx.refresher(async () => {
+      const [v, c] = await Promise.all([
+        ctx.api(`/api/v1/ui/frameworks${query({ q, offset, limit: LIMIT })}`),
+        ctx.api(`/api/v1/ui/frameworks${query({ q, state: 'completed', offset: doneOffset, limit: DONE_LIMIT })}`),
+      ]);
+      if (v.total && offset >= v.total) {
+        offset = Math.max(0, Math.floor((v.total - 1) / LIMIT) * LIMIT);
+        refresh.schedule();
+      }
+      swap(box, table('Frameworks', ['Framework', 'Status', 'Roles', 'DRF share', ['Active tasks', 'num'],
         ['CPUs / memory used', 'num'], ['Offers received / accepted / declined', 'num'], ['Failover timeout', 'num'], 'Registered', 'Web UI'],
-      (ov.frameworks || []).map((f) => h('tr', null,
+      v.items.map((f) => h('tr', null,
         h('td', null, frameworkLink(f.id, f.name), h('div', { class: 'id' }, idEl(f.id))),
-        h('td', null, frameworkStatus(f)), h('td', null, f.role || '*'), h('td', null, shareBar(f.share)),
+        h('td', null, frameworkStatus(f)), h('td', null, rolesOf(f)), h('td', null, shareBar(f.share)),
         h('td', { class: 'num' }, h('a', { href: `#/tasks?framework=${enc(f.id)}` }, fmtInt(f.tasks))),
         h('td', { class: 'num' }, `${fmtNum((f.used || {}).cpus)} / ${fmtMB((f.used || {}).mem)}`),
         h('td', { class: 'num' }, `${fmtInt(f.offers.received)} / ${fmtInt(f.offers.accepted)} / ${fmtInt(f.offers.declined)}`),
         h('td', { class: 'num' }, fmtDuration(f.failover_timeout)), h('td', null, agoEl(f.registered_time)),
         h('td', null, f.webui_url ? h('a', { href: f.webui_url, rel: 'noopener noreferrer' }, 'open') : '—'))),
-      'No framework is subscribed.'));
+      q ? `No subscribed framework matches “${q}”.` : 'No framework is subscribed.'),
+      v.total > LIMIT ? pager(v.total, offset, LIMIT, (o) => {
+        offset = o;
+        setParams({ q, offset: o || '' });
+        refresh.schedule();
+      }, 'Frameworks') : null);
       swap(done, table('Completed frameworks', ['Framework', 'Role', ['Tasks', 'num'], 'Removed'],
-        (ov.completed_frameworks || []).map((f) => h('tr', null,
+        c.items.map((f) => h('tr', null,
           h('td', null, h('a', { href: `#/tasks?framework=${enc(f.id)}` }, f.name || f.id), h('div', { class: 'id' }, idEl(f.id))),
           h('td', null, f.role), h('td', { class: 'num' }, fmtInt(f.tasks)), h('td', null, agoEl(f.removed_time)))),
-        'No framework has been removed.'));
+        q ? `No removed framework matches “${q}”.` : 'No framework has been removed.'),
+      c.total > DONE_LIMIT ? pager(c.total, doneOffset, DONE_LIMIT, (o) => {
+        doneOffset = o;
+        refresh.schedule();
+      }, 'Completed frameworks') : null);
+      const counts = v.counts || {};
+      status.textContent = `${fmtInt(counts.active)} subscribed, ${fmtInt(counts.completed)} completed (the master keeps the latest)${q ? `; ${fmtInt(v.total)} subscribed match “${q}”` : ''}; updated ${fmtClock(Date.now())}.`;
       markRendered('frameworks');
-    }
-    ctx.listen((type, body) => {
-      if (type === 'OVERVIEW' || type === 'SUBSCRIBED') draw(body);
+    }, 2000);
+    // Shares, task counts and offer counters change with tasks and offers.
+    ctx.listen((type) => {
+      if (type.startsWith('FRAMEWORK_') || type.startsWith('TASK_') || type.startsWith('OFFER_') || type === 'SUBSCRIBED') refresh.schedule();
     });
-    if (live.overview) draw(live.overview);
-    overviewRefresher.schedule();
+    refresh.schedule();
   });
 
   route(/^\/frameworks\/([^/]+)$/, 'frameworks', (id) => `Framework ${shortId(id)}`, (ctx, main, params, id) => {
-    ctx.wantOverview();
     const about = h('div', null, h('p', { class: 'loading' }, 'Loading…'));
     const usage = h('div');
     const offersBox = h('div');
@@ -1417,19 +1484,12 @@
       h('div', { class: 'grid two' }, panel('About', about), panel('Resources and offers', usage)),
       panel('Outstanding offers', offersBox),
       panel('Tasks', tasksTable(ctx, { framework: id }, { fixed: ['framework'], limit: 25, label: 'Framework tasks' })));
-    function draw(ov) {
-      const f = (ov.frameworks || []).find((x) => x.id === id);
-      if (!f) {
-        const c = (ov.completed_frameworks || []).find((x) => x.id === id);
-        swap(about, c ? facts([['Id', h('span', { class: 'mono' }, id)], ['Name', c.name], ['Status', h('span', { class: 'badge muted' }, 'removed')],
-          ['Removed', timeEl(c.removed_time)], ['Tasks', fmtInt(c.tasks)]]) : errorEl(`framework ${id} is not known to the master`));
-        return;
-      }
+    function draw(f) {
       main.querySelector('h1').replaceChildren('Framework ', f.name || shortId(id));
       swap(about, facts([
         ['Id', h('span', { class: 'mono' }, f.id)], ['Name', f.name], ['Status', frameworkStatus(f)],
         ['User', f.user || '—'], ['Principal', f.principal || '—'], ['Hostname', f.hostname || '—'],
-        ['Role', f.role || '*'], ['Failover timeout', fmtDuration(f.failover_timeout)],
+        ['Roles', rolesOf(f)], ['Failover timeout', fmtDuration(f.failover_timeout)],
         ['Registered', timeEl(f.registered_time)], ['Re-registered', timeEl(f.reregistered_time)],
         f.unregistered_time ? ['Disconnected', timeEl(f.unregistered_time)] : null,
         ['Web UI', f.webui_url ? h('a', { href: f.webui_url, rel: 'noopener noreferrer' }, f.webui_url) : '—'],
@@ -1439,22 +1499,161 @@
         ['Used', fmtResources(f.used)], ['Offered', fmtResources(f.offered)],
         ['Offers', `${fmtInt(f.offers.received)} received, ${fmtInt(f.offers.accepted)} accepted, ${fmtInt(f.offers.declined)} declined, ${fmtInt(f.offers.rescinded)} rescinded`],
       ]));
-      markRendered('framework');
     }
+    const refresh = ctx.refresher(async () => {
+      const v = await ctx.api(`/api/v1/ui/frameworks${query({ id, limit: 1 })}`);
+      if (v.items[0]) {
+        draw(v.items[0]);
+      } else {
+        const c = (await ctx.api(`/api/v1/ui/frameworks${query({ id, state: 'completed', limit: 1 })}`)).items[0];
+        swap(about, c ? facts([['Id', h('span', { class: 'mono' }, id)], ['Name', c.name], ['Status', h('span', { class: 'badge muted' }, 'removed')],
+          ['Removed', timeEl(c.removed_time)], ['Tasks', fmtInt(c.tasks)]]) : errorEl(`framework ${id} is not known to the master`));
+        swap(usage);
+      }
+      markRendered('framework');
+    }, 2000);
     const offersRefresh = ctx.refresher(async () => {
       const v = await ctx.api(`/api/v1/ui/offers${query({ framework: id, limit: 50 })}`);
-      swap(offersBox, table('Outstanding offers', ['Offer', 'Agent', 'Resources', ['Expires in', 'num']],
+      swap(offersBox, table('Outstanding offers', ['Offer', 'Agent', 'Role', 'Resources', ['Age', 'num'], ['Expires in', 'num']],
         v.items.map((o) => h('tr', null, h('td', { class: 'id' }, idEl(o.id)), h('td', null, agentLink(o.agent_id, o.hostname)),
-          h('td', null, fmtResources(o.resources)), h('td', { class: 'num' }, o.expires_in_secs == null ? 'never' : fmtDuration(o.expires_in_secs)))),
-        'No outstanding offers.'), v.total > 50 ? h('p', { class: 'status-line' }, `showing 50 of ${fmtInt(v.total)}`) : null);
+          h('td', null, o.role), h('td', null, fmtResources(o.resources)), h('td', { class: 'num' }, fmtDuration(o.age_secs)),
+          h('td', { class: 'num' }, o.expires_in_secs == null ? 'never' : fmtDuration(o.expires_in_secs)))),
+        'No outstanding offers.'), v.total > 50 ? h('p', { class: 'status-line' }, `showing the newest 50 of ${fmtInt(v.total)}`) : null);
     }, 1500);
-    ctx.listen((type, body) => {
-      if (type === 'OVERVIEW' || type === 'SUBSCRIBED') draw(body);
+    ctx.listen((type) => {
+      if (type.startsWith('FRAMEWORK_') || type.startsWith('TASK_') || type.startsWith('OFFER_') || type === 'SUBSCRIBED') refresh.schedule();
       if (type.startsWith('OFFER_')) offersRefresh.schedule();
     });
-    if (live.overview) draw(live.overview);
-    overviewRefresher.schedule();
+    refresh.schedule();
     offersRefresh.schedule();
+  });
+
+  // --- roles ---
+
+  // Roles drawn in the share chart: the first of the page, one colour each.
+  const ROLE_COLOURS = 8;
+
+  // Each role's DRF share over the master's sampled history, one line per
+  // role; the last sample holds until now.
+  function drawRoleChart(box, legend, v) {
+    const w = Math.max(320, box.clientWidth || 600);
+    const H = 220;
+    const pad = { l: 44, r: 10, t: 10, b: 24 };
+    const now = Date.now();
+    const t0 = now - CHART_WINDOW_MS;
+    const roles = v.items.slice(0, ROLE_COLOURS);
+    const samples = ((v.history || {}).samples || []).filter((p) => p.at * 1000 >= t0 - 60000);
+    let top = 0;
+    for (const p of samples) for (const r of roles) top = Math.max(top, num(p.shares[r.role]));
+    for (const r of roles) top = Math.max(top, num(r.share));
+    // A round scale: 5% steps up to 100%, whole steps above (weights below 1).
+    top = top <= 1 ? Math.max(0.05, Math.ceil(top * 20) / 20) : Math.ceil(top);
+    const x = (t) => pad.l + ((Math.max(t, t0) - t0) / CHART_WINDOW_MS) * (w - pad.l - pad.r);
+    const y = (f) => pad.t + (1 - Math.max(0, Math.min(1, f / top))) * (H - pad.t - pad.b);
+    const desc = roles.length
+      ? `Now: ${roles.map((r) => `${r.role} ${nf.format(num(r.share) * 100)}%`).join(', ')}.`
+      : 'No roles.';
+    const svg = s('svg', { viewBox: `0 0 ${w} ${H}`, role: 'img', 'aria-labelledby': 'roles-chart-title roles-chart-desc' },
+      s('title', { id: 'roles-chart-title' }, 'DRF share by role over the last 10 minutes'),
+      s('desc', { id: 'roles-chart-desc' }, desc));
+    for (const f of [0, 0.25, 0.5, 0.75, 1]) {
+      svg.append(s('line', { class: 'grid-line', x1: pad.l, x2: w - pad.r, y1: y(f * top), y2: y(f * top) }),
+        s('text', { class: 'axis-label', x: pad.l - 6, y: y(f * top) + 4, 'text-anchor': 'end' }, `${nf.format(f * top * 100)}%`));
+    }
+    for (let m = 10; m >= 0; m -= 2) {
+      svg.append(s('text', { class: 'axis-label', x: x(now - m * 60000), y: H - 6, 'text-anchor': 'middle' },
+        m === 0 ? 'now' : `-${m}m`));
+    }
+    roles.forEach((r, i) => {
+      const pts = samples.filter((p) => r.role in p.shares).map((p) => [p.at * 1000, num(p.shares[r.role])]);
+      pts.push([now, num(r.share)]);
+      let d = `M${x(pts[0][0])},${y(pts[0][1])}`;
+      for (let k = 1; k < pts.length; k++) d += `H${x(pts[k][0])}V${y(pts[k][1])}`;
+      svg.append(s('path', { class: `series role-${i}`, d, 'data-role': r.role }));
+    });
+    box.replaceChildren(svg);
+    legend.replaceChildren(...roles.map((r, i) => h('li', { class: `role-${i}` }, r.role)));
+  }
+
+  function quotaText(res) {
+    return res ? fmtResources(res) : '—';
+  }
+
+  route(/^\/roles$/, 'roles', 'Roles', (ctx, main, params) => {
+    let q = params.get('q') || '';
+    let offset = Number(params.get('offset')) || 0;
+    const LIMIT = 25;
+    const box = h('div', null, h('p', { class: 'loading' }, 'Loading…'));
+    const status = h('p', { class: 'status-line', role: 'status' });
+    const chartBox = h('div', { class: 'chart-box' });
+    const legend = h('ul', { class: 'legend', 'aria-label': 'Roles in the chart' });
+    const starving = h('div');
+    const search = h('input', {
+      type: 'search', id: 'roles-q', value: q, placeholder: 'role name', autocomplete: 'off',
+      oninput: debounce(() => {
+        q = search.value.trim();
+        offset = 0;
+        setParams({ q, offset: '' });
+        refresh.schedule();
+      }, 300),
+    });
+    main.append(h('h1', null, 'Roles'),
+      h('form', { class: 'toolbar', role: 'search', onsubmit: (e) => e.preventDefault() },
+        h('label', { for: 'roles-q' }, 'Search roles', search)),
+      status,
+      panel('Weights, quota and shares', box,
+        h('p', { class: 'status-line' }, 'Consumed is what counts against the quota (allocations and unallocated reservations, this role and below it); allocated is what its tasks use plus what is offered in it. The DRF share is the dominant share divided by the weight.')),
+      h('div', { class: 'grid two' },
+        panel('DRF share by role, last 10 minutes',
+          h('figure', { class: 'chart' }, chartBox, h('figcaption', null, legend))),
+        panel('Frameworks waiting longest for offers', starving)));
+
+    let last = null;
+    function draw(v) {
+      last = v;
+      swap(box, table('Roles', ['Role', ['Weight', 'num'], 'DRF share', 'Quota guarantee', 'Quota limit', 'Consumed',
+        'Allocated (used + offered)', ['Frameworks', 'num'], ['Tasks', 'num'], ['Starving for', 'num']],
+      v.items.map((r) => h('tr', { 'data-role': r.role, 'data-testid': `role-${r.role}` },
+        h('th', { scope: 'row' }, r.role),
+        h('td', { class: 'num', 'data-testid': `weight-${r.role}` }, fmtNum(r.weight)),
+        h('td', null, shareBar(r.share)),
+        h('td', null, quotaText(r.quota && r.quota.guarantee)),
+        h('td', null, quotaText(r.quota && r.quota.limit)),
+        h('td', null, fmtResources(r.consumed)),
+        h('td', null, fmtResources(r.allocated)),
+        h('td', { class: 'num' }, fmtInt(r.frameworks)),
+        h('td', { class: 'num', 'data-testid': `tasks-${r.role}` }, fmtInt(r.tasks)),
+        h('td', { class: 'num', title: 'how long frameworks in this role have wanted offers without getting any' },
+          r.starving_secs == null ? '—' : fmtDuration(r.starving_secs)))),
+      q ? `No role matches “${q}”.` : 'No roles yet: frameworks, weights and quota create them.'),
+      v.total > LIMIT ? pager(v.total, offset, LIMIT, (o) => {
+        offset = o;
+        setParams({ q, offset: o || '' });
+        refresh.schedule();
+      }, 'Roles') : null);
+      const st = v.starving_frameworks || { items: [], total: 0 };
+      swap(starving, table('Frameworks by time without offers', ['Framework', 'Roles', 'DRF share', ['Waiting for', 'num']],
+        st.items.map((f) => h('tr', null, h('td', null, frameworkLink(f.id, f.name)), h('td', null, (f.roles || []).join(', ')),
+          h('td', null, shareBar(f.share)), h('td', { class: 'num' }, fmtDuration(f.starving_secs)))),
+        'No framework is waiting for offers.'),
+      st.total > st.items.length ? h('p', { class: 'status-line' }, `the ${fmtInt(st.items.length)} longest of ${fmtInt(st.total)}`) : null);
+      drawRoleChart(chartBox, legend, v);
+      status.textContent = `${fmtInt(v.total)} role${v.total === 1 ? '' : 's'}${q ? ` matching “${q}”` : ''}; shares sampled every ${fmtDuration((v.history || {}).every_secs)}; updated ${fmtClock(Date.now())}.`;
+    }
+
+    const refresh = ctx.refresher(async () => {
+      draw(await ctx.api(`/api/v1/ui/roles${query({ q, offset, limit: LIMIT })}`));
+      markRendered('roles');
+    }, 2000);
+    ctx.listen((type) => {
+      if (type.startsWith('FRAMEWORK_') || type === 'TASK_ADDED' || type === 'TASK_UPDATED' || type === 'OFFER_ACCEPTED' || type === 'SUBSCRIBED') refresh.schedule();
+    });
+    // Starvation grows and shares are sampled with time alone.
+    ctx.every(5000, () => refresh.schedule());
+    const onResize = debounce(() => last && drawRoleChart(chartBox, legend, last), 200);
+    window.addEventListener('resize', onResize);
+    ctx.onCleanup(() => window.removeEventListener('resize', onResize));
+    refresh.schedule();
   });
 
   // --- tasks ---

@@ -539,6 +539,83 @@ pub struct ReservationInfo {
 
 #[derive(Clone, PartialEq, ::prost::Message, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
+pub struct DiskInfoPersistence {
+    #[prost(string, required, tag = "1")]
+    pub id: String,
+    #[prost(string, optional, tag = "2")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum DiskSourceType {
+    Unknown = 0,
+    Path = 1,
+    Mount = 2,
+    Block = 3,
+    Raw = 4,
+}
+
+impl MesosEnum for DiskSourceType {
+    const LENIENT: bool = true;
+    fn name_of(value: i32) -> Option<&'static str> {
+        match value {
+            0 => Some("UNKNOWN"),
+            1 => Some("PATH"),
+            2 => Some("MOUNT"),
+            3 => Some("BLOCK"),
+            4 => Some("RAW"),
+            _ => None,
+        }
+    }
+    fn value_of(name: &str) -> Option<i32> {
+        match name {
+            "UNKNOWN" => Some(0),
+            "PATH" => Some(1),
+            "MOUNT" => Some(2),
+            "BLOCK" => Some(3),
+            "RAW" => Some(4),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, ::prost::Message, ::serde::Serialize, ::serde::Deserialize)]
+#[serde(default)]
+pub struct DiskInfoSource {
+    #[prost(enumeration = "DiskSourceType", required, tag = "1")]
+    #[serde(
+        serialize_with = "crate::v1::json::ser_enum::<DiskSourceType, _>",
+        deserialize_with = "crate::v1::json::de_enum::<DiskSourceType, _>"
+    )]
+    pub r#type: i32,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message, ::serde::Serialize, ::serde::Deserialize)]
+#[serde(default)]
+pub struct DiskInfo {
+    #[prost(message, optional, tag = "1")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub persistence: Option<DiskInfoPersistence>,
+    #[prost(message, optional, tag = "2")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume: Option<Volume>,
+    #[prost(message, optional, tag = "3")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<DiskInfoSource>,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message, ::serde::Serialize, ::serde::Deserialize)]
+#[serde(default)]
+pub struct RevocableInfo {}
+
+#[derive(Clone, PartialEq, ::prost::Message, ::serde::Serialize, ::serde::Deserialize)]
+#[serde(default)]
+pub struct SharedInfo {}
+
+#[derive(Clone, PartialEq, ::prost::Message, ::serde::Serialize, ::serde::Deserialize)]
+#[serde(default)]
 pub struct Resource {
     #[prost(string, required, tag = "1")]
     pub name: String,
@@ -569,6 +646,15 @@ pub struct Resource {
     #[prost(message, repeated, tag = "13")]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reservations: Vec<ReservationInfo>,
+    #[prost(message, optional, tag = "7")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk: Option<DiskInfo>,
+    #[prost(message, optional, tag = "9")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocable: Option<RevocableInfo>,
+    #[prost(message, optional, tag = "10")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared: Option<SharedInfo>,
 }
 
 #[derive(Clone, PartialEq, ::prost::Message, ::serde::Serialize, ::serde::Deserialize)]
@@ -1639,6 +1725,78 @@ pub struct OfferOperation {
     pub destroy: Option<OperationVolumes>,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum OperationState {
+    OperationUnsupported = 0,
+    OperationPending = 1,
+    OperationFinished = 2,
+    OperationFailed = 3,
+    OperationError = 4,
+    OperationDropped = 5,
+    OperationUnreachable = 6,
+    OperationGoneByOperator = 7,
+    OperationRecovering = 8,
+    OperationUnknown = 9,
+}
+
+impl MesosEnum for OperationState {
+    const LENIENT: bool = true;
+    fn name_of(value: i32) -> Option<&'static str> {
+        match value {
+            0 => Some("OPERATION_UNSUPPORTED"),
+            1 => Some("OPERATION_PENDING"),
+            2 => Some("OPERATION_FINISHED"),
+            3 => Some("OPERATION_FAILED"),
+            4 => Some("OPERATION_ERROR"),
+            5 => Some("OPERATION_DROPPED"),
+            6 => Some("OPERATION_UNREACHABLE"),
+            7 => Some("OPERATION_GONE_BY_OPERATOR"),
+            8 => Some("OPERATION_RECOVERING"),
+            9 => Some("OPERATION_UNKNOWN"),
+            _ => None,
+        }
+    }
+    fn value_of(name: &str) -> Option<i32> {
+        match name {
+            "OPERATION_UNSUPPORTED" => Some(0),
+            "OPERATION_PENDING" => Some(1),
+            "OPERATION_FINISHED" => Some(2),
+            "OPERATION_FAILED" => Some(3),
+            "OPERATION_ERROR" => Some(4),
+            "OPERATION_DROPPED" => Some(5),
+            "OPERATION_UNREACHABLE" => Some(6),
+            "OPERATION_GONE_BY_OPERATOR" => Some(7),
+            "OPERATION_RECOVERING" => Some(8),
+            "OPERATION_UNKNOWN" => Some(9),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, ::prost::Message, ::serde::Serialize, ::serde::Deserialize)]
+#[serde(default)]
+pub struct OperationStatus {
+    #[prost(message, optional, tag = "1")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation_id: Option<OperationId>,
+    #[prost(enumeration = "OperationState", required, tag = "2")]
+    #[serde(
+        serialize_with = "crate::v1::json::ser_enum::<OperationState, _>",
+        deserialize_with = "crate::v1::json::de_enum::<OperationState, _>"
+    )]
+    pub state: i32,
+    #[prost(string, optional, tag = "3")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[prost(message, repeated, tag = "4")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub converted_resources: Vec<Resource>,
+    #[prost(message, optional, tag = "6")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<AgentId>,
+}
+
 #[derive(Clone, PartialEq, ::prost::Message, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ResourceRequest {
@@ -2039,6 +2197,14 @@ pub struct EventError {
 
 #[derive(Clone, PartialEq, ::prost::Message, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
+pub struct EventUpdateOperationStatus {
+    #[prost(message, optional, tag = "1")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<OperationStatus>,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message, ::serde::Serialize, ::serde::Deserialize)]
+#[serde(default)]
 pub struct SchedulerEvent {
     #[prost(enumeration = "SchedulerEventType", optional, tag = "1")]
     #[serde(
@@ -2059,6 +2225,9 @@ pub struct SchedulerEvent {
     #[prost(message, optional, tag = "5")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub update: Option<EventUpdate>,
+    #[prost(message, optional, tag = "11")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub update_operation_status: Option<EventUpdateOperationStatus>,
     #[prost(message, optional, tag = "6")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<EventMessage>,

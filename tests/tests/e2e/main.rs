@@ -10,6 +10,8 @@ mod ha;
 mod operator;
 mod pymesos;
 mod recovery;
+mod reservations;
+mod sim_agents;
 mod ui;
 
 use serde_json::Value;

@@ -479,7 +479,7 @@ fn ui_launching_tasks_updates_the_offer_timeline_and_the_task_list_live() {
         );
         b.wait_js(
             "a live offer-made entry",
-            "return [...document.querySelectorAll('[data-testid=offer-timeline] li[data-kind=made]')]\
+            "return [...document.querySelectorAll('[data-testid=offer-timeline] li[data-kind=made]:not(.replayed)')]\
                .some(li => !li.innerText.includes('earlier'))",
             SHOW_TIMEOUT,
         )
@@ -551,6 +551,91 @@ fn ui_launching_tasks_updates_the_offer_timeline_and_the_task_list_live() {
         b.assert_not_reloaded().await;
         b.assert_no_whole_state_requests().await;
         b.screenshot("tasks-killed").await;
+        b.close().await;
+    });
+}
+
+#[test]
+fn ui_the_roles_page_shows_weights_quota_shares_and_starvation() {
+    let rt = runtime();
+    let Some(mut b) = browser_or_skip(&rt, "roles") else {
+        return;
+    };
+    let cluster = TestCluster::start(1);
+    let addr = cluster.master_addr();
+    let json_ct = [("Content-Type", "application/json")];
+    let r = http::request(
+        &addr,
+        "PUT",
+        "/weights",
+        &json_ct,
+        br#"[{"role":"eng","weight":2.5}]"#,
+    )
+    .expect("PUT /weights");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = http::post_json(
+        &addr,
+        "/quota",
+        &[],
+        br#"{"role":"eng","guarantee":"cpus:1;mem:512","limit":"cpus:2"}"#,
+    )
+    .expect("POST /quota");
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    // A framework in the default role holds two tasks; it keeps wanting offers.
+    let log = cluster.dir().join("bench-hold.log");
+    let hold = Command::new(paths::strata_bin())
+        .args(["bench", "hold", "--master", &addr, "--tasks", "2"])
+        .args(["--seconds", "120"])
+        .stdout(fs::File::create(&log).expect("create the bench log"))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run strata bench hold");
+    struct KillOnDrop(Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _hold = KillOnDrop(hold);
+
+    rt.block_on(async {
+        b.goto(&url(&cluster, "")).await;
+        b.wait_text("#conn-text", "live", SHOW_TIMEOUT).await;
+        b.click("a[data-nav=roles]").await;
+        b.wait_js(
+            "the roles page",
+            "return document.body.dataset.rendered === 'roles'",
+            SHOW_TIMEOUT,
+        )
+        .await;
+        b.wait_text("[data-testid=weight-eng]", "2.5", SHOW_TIMEOUT)
+            .await;
+        let eng = b
+            .wait_text("[data-testid=role-eng]", "cpus 1", SHOW_TIMEOUT)
+            .await;
+        assert!(eng.contains("512 MB") && eng.contains("cpus 2"), "{eng}");
+        // The default role gets the framework's two tasks and a share.
+        b.wait_text("[data-testid='tasks-*']", "2", SHOW_TIMEOUT)
+            .await;
+        b.wait_js(
+            "a share for the default role",
+            "const row = document.querySelector('[data-testid=\"role-*\"]'); \
+             return row && !row.querySelector('.share').innerText.startsWith('0%') ? row.innerText : null;",
+            SHOW_TIMEOUT,
+        )
+        .await;
+        // The chart has a line per role, and the framework waits for more offers.
+        b.wait_js(
+            "share lines for both roles",
+            "return ['eng', '*'].every(r => document.querySelector(`svg path.series[data-role=\"${r}\"]`))",
+            SHOW_TIMEOUT,
+        )
+        .await;
+        b.wait_text("main", "strata-bench-hold", SHOW_TIMEOUT).await;
+        b.screenshot("roles").await;
+        b.assert_no_whole_state_requests().await;
         b.close().await;
     });
 }
@@ -868,4 +953,510 @@ fn http_time(addr: &str, path: &str) -> f64 {
         .collect();
     v.sort_by(f64::total_cmp);
     v[2]
+}
+
+// === benchmark at scale ===
+
+/// Resident memory of a process, in MiB.
+fn rss_mib(pid: u32) -> f64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// Wall time (median of 5, milliseconds) and body size (KiB) of one GET.
+fn http_time_and_size(addr: &str, path: &str) -> (f64, f64) {
+    let mut size = 0.0;
+    let mut v: Vec<f64> = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            let r = http::get(addr, path).unwrap_or_else(|e| panic!("GET {path}: {e}"));
+            assert_eq!(r.status, 200, "{path}");
+            size = r.body.len() as f64 / 1024.0;
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    v.sort_by(f64::total_cmp);
+    (v[2], size)
+}
+
+/// A `strata` child process whose stdout lines arrive on a channel; killed when dropped.
+struct Tool {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Tool {
+    fn spawn(args: &[String], log: &std::path::Path) -> Tool {
+        let mut child = Command::new(paths::strata_bin())
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(fs::File::create(log).expect("create a log"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("run strata {}: {e}", args.join(" ")));
+        let out = child.stdout.take().expect("piped");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for l in std::io::BufRead::lines(std::io::BufReader::new(out)).map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        Tool { child, lines }
+    }
+
+    /// Waits for a line starting with `prefix`; panics after `timeout` or if the tool exits.
+    fn wait_line(&mut self, prefix: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left.min(Duration::from_secs(1))) {
+                Ok(l) if l.starts_with(prefix) => return l,
+                Ok(_) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) if !left.is_zero() => {}
+                Err(e) => panic!("no {prefix:?} line within {timeout:?} ({e})"),
+            }
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Tool {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What [`launch`] came to.
+struct Launched {
+    running: usize,
+    /// Tasks lost before they ran (and launched again).
+    failed: usize,
+    secs: f64,
+    /// Still subscribed (dropping it does not tear it down).
+    fw: crate::sim_agents::Framework,
+    /// The call threads' queues and the threads.
+    calls: Vec<std::sync::mpsc::Sender<Value>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Launched {
+    /// Waits until every queued call (acknowledgements, declines) has been made.
+    fn settle(&mut self) {
+        self.calls.clear();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The scalar amounts of an offer, by name.
+fn offered(offer: &Value) -> std::collections::HashMap<String, f64> {
+    let mut out = std::collections::HashMap::new();
+    for r in offer["resources"].as_array().into_iter().flatten() {
+        if let (Some(name), Some(v)) = (r["name"].as_str(), r["scalar"]["value"].as_f64()) {
+            *out.entry(name.to_string()).or_insert(0.0) += v;
+        }
+    }
+    out
+}
+
+/// Launches `n` `sleep` tasks of `cpus` and `mem` with a framework over the public scheduler
+/// API (`crate::sim_agents::Framework`): at most `per_offer` on each offer, leftovers and
+/// unused offers declined for an hour, every update acknowledged. Calls go through four
+/// threads, so that acknowledgements do not queue behind one another. A task lost before it
+/// ran (its offer rescinded when the master took longer than the offer timeout to see the
+/// ACCEPT) is counted and launched again, under a new id, on a later offer. Returns once `n`
+/// tasks run.
+fn launch(addr: &str, name: &str, n: usize, cpus: f64, mem: f64, per_offer: usize) -> Launched {
+    use crate::sim_agents::{acknowledgement, scalar, Framework};
+    let fw = Framework::subscribe(addr, name);
+    let (calls, threads): (Vec<_>, Vec<_>) = (0..4)
+        .map(|_| {
+            let (tx, rx) = std::sync::mpsc::channel::<Value>();
+            let caller = fw.caller.clone();
+            let thread = std::thread::spawn(move || {
+                for body in rx {
+                    caller.call(body);
+                }
+            });
+            (tx, thread)
+        })
+        .unzip();
+    let mut turn = 0usize;
+    let mut send = |body: Value| {
+        turn += 1;
+        calls[turn % calls.len()]
+            .send(body)
+            .expect("the call threads run");
+    };
+    let start = Instant::now();
+    let mut next = 0usize;
+    let mut to_place = n;
+    let mut running = std::collections::HashSet::new();
+    let mut failed = std::collections::HashSet::new();
+    let decline = |oid: &Value| {
+        json!({"type": "DECLINE", "decline": {"offer_ids": [oid], "filters": {"refuse_seconds": 3600.0}}})
+    };
+    while running.len() < n {
+        assert!(
+            start.elapsed() < Duration::from_secs(3600),
+            "{name}: {} of {n} tasks running after an hour",
+            running.len()
+        );
+        let ev = fw.next();
+        match ev["type"].as_str() {
+            Some("OFFERS") => {
+                for offer in ev["offers"]["offers"].as_array().into_iter().flatten() {
+                    let oid = &offer["id"];
+                    let have = offered(offer);
+                    let fits = (have.get("cpus").copied().unwrap_or(0.0) / cpus + 1e-9)
+                        .min(have.get("mem").copied().unwrap_or(0.0) / mem + 1e-9)
+                        .floor() as usize;
+                    let k = per_offer.min(fits).min(to_place);
+                    if k == 0 {
+                        send(decline(oid));
+                        continue;
+                    }
+                    let tasks: Vec<Value> = (next..next + k)
+                        .map(|i| {
+                            let id = format!("{name}-{i}");
+                            json!({"name": id, "task_id": {"value": id}, "agent_id": offer["agent_id"],
+                                   "resources": [scalar("cpus", cpus), scalar("mem", mem)],
+                                   "command": {"value": "sleep 3600"}})
+                        })
+                        .collect();
+                    next += k;
+                    to_place -= k;
+                    send(json!({"type": "ACCEPT", "accept": {"offer_ids": [oid],
+                        "operations": [{"type": "LAUNCH", "launch": {"task_infos": tasks}}],
+                        "filters": {"refuse_seconds": 3600.0}}}));
+                }
+            }
+            Some("UPDATE") => {
+                let (call, task, state) = acknowledgement(&ev);
+                if let Some(call) = call {
+                    send(call);
+                }
+                match state.as_str() {
+                    "TASK_RUNNING" => {
+                        running.insert(task);
+                    }
+                    "TASK_STAGING" | "TASK_STARTING" => {}
+                    _ => {
+                        if !running.contains(&task) && failed.insert(task.clone()) {
+                            to_place += 1;
+                            assert!(failed.len() <= n, "{name}: more tasks lost than launched");
+                            if failed.len() <= 3 {
+                                eprintln!(
+                                    "[scale] {name}: {task} ended {state} ({}); launching another",
+                                    ev["update"]["status"]["message"]
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Launched {
+        running: running.len(),
+        failed: failed.len(),
+        secs: start.elapsed().as_secs_f64(),
+        fw,
+        calls,
+        threads,
+    }
+}
+
+/// Waits until the master has nothing left to do from earlier work (no status updates,
+/// offers or calls for ten seconds), for at most ten minutes; returns how long it waited.
+fn wait_quiet(addr: &str) -> f64 {
+    let start = Instant::now();
+    let activity = || {
+        let m = http::get_json(addr, "/metrics/snapshot");
+        let m = m.as_object().cloned().unwrap_or_default();
+        m.iter()
+            .filter(|(k, _)| {
+                k.starts_with("master/calls/")
+                    || *k == "master/messages_status_update"
+                    || *k == "master/offers_sent"
+            })
+            .filter_map(|(_, v)| v.as_f64())
+            .sum::<f64>()
+    };
+    let mut last = activity();
+    while start.elapsed() < Duration::from_secs(600) {
+        std::thread::sleep(Duration::from_secs(10));
+        let now = activity();
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    start.elapsed().as_secs_f64()
+}
+
+/// The issue's figure: a master holding many simulated agents (`strata bench sim-agents`) and
+/// many tasks, then time to first render of
+/// the overview and the tasks page, server time and size of every UI endpoint, the master's
+/// memory, and its CPU while browsers watch the overview, quiet and during a launch. The tasks
+/// are launched by [`launch`], a framework on the public scheduler API. Run by
+/// `scripts/bench-ui.sh` with a release binary. Environment: `STRATA_UI_SCALE_AGENTS` (default
+/// 10000), `STRATA_UI_SCALE_TASKS` (100000), `STRATA_UI_SCALE_BROWSERS` (20),
+/// `STRATA_UI_SCALE_LAUNCH` (tasks launched beside them, 10000),
+/// `STRATA_UI_SCALE_PER_CONNECTION` (agents per HTTP/2 connection, 1).
+#[test]
+#[ignore = "benchmark: scripts/bench-ui.sh"]
+fn ui_scale_bench() {
+    let agents = env_usize("STRATA_UI_SCALE_AGENTS", 10_000);
+    let tasks = env_usize("STRATA_UI_SCALE_TASKS", 100_000);
+    let browsers = env_usize("STRATA_UI_SCALE_BROWSERS", 20);
+    let launches = env_usize("STRATA_UI_SCALE_LAUNCH", 10_000);
+    let per_connection = env_usize("STRATA_UI_SCALE_PER_CONNECTION", 1);
+    let rt = runtime();
+    let Some(mut b) = browser_or_skip(&rt, "scale") else {
+        return;
+    };
+    let mut config = ClusterConfig::new(0);
+    // Real agents' defaults: heartbeats every 7.5 s, unreachable after 75 s of silence.
+    config.agent_ping_timeout = "15secs".into();
+    config.max_agent_ping_timeouts = 5;
+    config.framework_heartbeat_interval = "15secs".into();
+    let mut cluster = TestCluster::start_with(config);
+    let addr = cluster.master_addr();
+    let port: u16 = addr
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse().ok())
+        .unwrap_or(0);
+    let pid = master_pid(port).expect("the master's pid");
+    let mut report: Vec<(String, String)> = Vec::new();
+    let mut note = |what: &str, figure: String| {
+        eprintln!("[scale] {what}: {figure}");
+        report.push((what.to_string(), figure));
+    };
+    note("master RSS, empty", format!("{:.0} MiB", rss_mib(pid)));
+
+    // Agents: every one registers over the real agent link.
+    let c0 = cpu_seconds(pid);
+    let t0 = Instant::now();
+    let mut sim = Tool::spawn(
+        &[
+            "bench".into(),
+            "sim-agents".into(),
+            "--master".into(),
+            addr.clone(),
+            "--agents".into(),
+            agents.to_string(),
+            "--agents-per-connection".into(),
+            per_connection.to_string(),
+        ],
+        &cluster.dir().join("sim-agents.log"),
+    );
+    sim.wait_line("REGISTERED", Duration::from_secs(1800));
+    note(
+        &format!("{agents} simulated agents registered ({per_connection} per connection)"),
+        format!(
+            "{:.1} s, master {:.1} CPU-s",
+            t0.elapsed().as_secs_f64(),
+            cpu_seconds(pid) - c0
+        ),
+    );
+    std::thread::sleep(Duration::from_secs(10));
+    note(
+        &format!("master RSS with {agents} agents"),
+        format!("{:.0} MiB", rss_mib(pid)),
+    );
+    let sim_pid = sim.pid();
+
+    // Tasks: one framework packs them evenly (agents have 16 cpus and 64 GiB; 90% is used).
+    let per_agent = tasks.div_ceil(agents).max(1);
+    let cpus = (16.0 * 0.9 / per_agent as f64 * 1000.0).floor() / 1000.0;
+    let mem = (65536.0 * 0.9 / per_agent as f64).floor();
+    let c0 = cpu_seconds(pid);
+    let held = launch(&addr, "ui-bench", tasks, cpus, mem, per_agent);
+    let launch_cpu = cpu_seconds(pid) - c0;
+    note(
+        &format!("{tasks} tasks launched ({per_agent} per agent) until all run, every update acknowledged"),
+        format!(
+            "{:.0} s, {:.0} tasks/s ({} lost to rescinded offers and launched again); master {launch_cpu:.0} CPU-s ({:.0}% of a core)",
+            held.secs,
+            held.running as f64 / held.secs,
+            held.failed,
+            launch_cpu / held.secs * 100.0,
+        ),
+    );
+    let waited = wait_quiet(&addr);
+    note(
+        "then until the master is quiet (late duplicate updates, leftover offers)",
+        format!("{waited:.0} s"),
+    );
+    note(
+        &format!("master RSS with {agents} agents and {tasks} tasks"),
+        format!("{:.0} MiB", rss_mib(pid)),
+    );
+    note(
+        &format!("sim-agents process holding {agents} agents and {tasks} tasks"),
+        format!("{:.0} MiB RSS", rss_mib(sim_pid)),
+    );
+    cluster.check_alive();
+
+    // Server time and size of the UI's endpoints (and of the whole state, for contrast).
+    for path in [
+        "/api/v1/ui/overview",
+        "/api/v1/ui/tasks?limit=50",
+        "/api/v1/ui/tasks?limit=50&state=TASK_RUNNING&q=ui-bench-9999",
+        "/api/v1/ui/agents?limit=50",
+        "/api/v1/ui/agents?limit=50&q=sim-999",
+        "/api/v1/ui/frameworks?limit=50",
+        "/api/v1/ui/offers?limit=50",
+        "/api/v1/ui/roles",
+    ] {
+        let (ms, kib) = http_time_and_size(&addr, path);
+        note(&format!("GET {path}"), format!("{ms:.1} ms, {kib:.1} KiB"));
+    }
+    let t = Instant::now();
+    match http::get(&addr, "/master/state") {
+        Ok(r) => note(
+            "GET /master/state (not used by the UI)",
+            format!(
+                "{:.0} ms, {:.1} MiB",
+                t.elapsed().as_secs_f64() * 1000.0,
+                r.body.len() as f64 / 1024.0 / 1024.0
+            ),
+        ),
+        Err(e) => note("GET /master/state (not used by the UI)", format!("failed: {e}")),
+    }
+
+    // First render, cold (a fresh page each time): median and best of 5.
+    let renders = rt.block_on(async {
+        let mut out = Vec::new();
+        for (page, fragment) in [("overview", "#/"), ("tasks", "#/tasks"), ("roles", "#/roles")] {
+            let mut ms = Vec::new();
+            for _ in 0..5 {
+                b.goto("about:blank").await;
+                ms.push(first_render_ms(&mut b, &url(&cluster, fragment), page).await);
+            }
+            ms.sort_by(f64::total_cmp);
+            out.push((page, ms[2], ms[0]));
+            b.screenshot(&format!("{page}-at-scale")).await;
+        }
+        b.close().await;
+        out
+    });
+    for (page, median, best) in renders {
+        note(
+            &format!("first render of the {page} page (cold load)"),
+            format!("median {median:.0} ms, best {best:.0} ms of 5"),
+        );
+    }
+
+    let measure = |secs: u64| {
+        let c0 = cpu_seconds(pid);
+        std::thread::sleep(Duration::from_secs(secs));
+        (cpu_seconds(pid) - c0) / secs as f64 * 100.0
+    };
+    // A second framework launches `launches` small tasks into what is left and tears down.
+    // A second framework launches `launches` small tasks into what is left, then tears down
+    // (the master kills them).
+    let burst = |label: &str| {
+        let c0 = cpu_seconds(pid);
+        let mut b = launch(&addr, &format!("ui-burst-{label}"), launches, 0.05, 32.0, 16);
+        b.settle();
+        b.fw.call(json!({"type": "TEARDOWN"}));
+        let quiet_after = wait_quiet(&addr);
+        (
+            cpu_seconds(pid) - c0,
+            b.secs,
+            b.failed,
+            b.secs + quiet_after,
+        )
+    };
+    let quiet = measure(30);
+    note("master CPU, quiet, no browser", format!("{quiet:.1}% of a core"));
+    let (cpu, running, failed, wall) = burst("alone");
+    note(
+        &format!("launch {launches} more tasks, then tear them down, no browser"),
+        format!("{cpu:.1} CPU-s over {wall:.0} s until quiet (all running after {running:.0} s, {failed} relaunched)"),
+    );
+
+    let watchers = rt.block_on(async {
+        let mut v = Vec::new();
+        for i in 0..browsers {
+            match Browser::start(&format!("scale-watcher-{i}")).await {
+                Ok(w) => {
+                    w.goto(&url(&cluster, "#/")).await;
+                    v.push(w);
+                }
+                Err(e) => {
+                    eprintln!("[scale] browser {i} did not start: {e}");
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        v
+    });
+    let n = watchers.len();
+    let asked = |rt: &tokio::runtime::Runtime| {
+        rt.block_on(async {
+            let mut sum = (0.0, 0.0);
+            for w in &watchers {
+                let v = w
+                    .js("return [window.strataUi.metrics.fetches, window.strataUi.metrics.events]")
+                    .await;
+                sum.0 += v[0].as_f64().unwrap_or(0.0);
+                sum.1 += v[1].as_f64().unwrap_or(0.0);
+            }
+            sum
+        })
+    };
+    let before = asked(&rt);
+    let watched = measure(30);
+    let after = asked(&rt);
+    note(
+        &format!("master CPU, quiet, {n} browsers on the overview"),
+        format!(
+            "{watched:.1}% of a core ({:.0} requests, {:.0} events in 30 s)",
+            after.0 - before.0,
+            after.1 - before.1
+        ),
+    );
+    let before = asked(&rt);
+    let (cpu, running, failed, wall) = burst("watched");
+    let after = asked(&rt);
+    note(
+        &format!("launch {launches} more tasks, then tear them down, {n} browsers on the overview"),
+        format!(
+            "{cpu:.1} CPU-s over {wall:.0} s until quiet (all running after {running:.0} s, {failed} relaunched); the browsers made {:.0} requests and received {:.0} events",
+            after.0 - before.0,
+            after.1 - before.1
+        ),
+    );
+    note(
+        "master RSS at the end",
+        format!("{:.0} MiB", rss_mib(pid)),
+    );
+    cluster.check_alive();
+    rt.block_on(async {
+        for w in watchers {
+            w.close().await;
+        }
+    });
+    drop(held);
+    drop(sim);
+    eprintln!("\n=== UI benchmark at scale ===\n| what | figure |\n|---|---|");
+    for (what, figure) in &report {
+        eprintln!("| {what} | {figure} |");
+    }
 }
