@@ -593,7 +593,11 @@ mod tests {
         let r = cp.load();
         assert_eq!(r.agent_id.as_deref(), Some("A-1"));
         assert_eq!(r.updates.len(), 1);
-        assert_eq!(std::fs::read(&path).unwrap(), whole, "cut at the last whole record");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            whole,
+            "cut at the last whole record"
+        );
         cp.save_updates("F", "t3", &[status("t3", 3)]);
         let r = Checkpoint::new(&dir).load();
         let tasks: Vec<&str> = r.updates.iter().map(|(_, t, _)| t.as_str()).collect();
@@ -623,7 +627,10 @@ mod tests {
         assert!(len < COMPACT_MIN_BYTES, "journal is {len} bytes");
         let r = Checkpoint::new(&dir).load();
         assert_eq!(r.agent_id.as_deref(), Some("A-2"));
-        assert_eq!(r.updates, vec![("F".into(), "kept".into(), vec![status("kept", 7)])]);
+        assert_eq!(
+            r.updates,
+            vec![("F".into(), "kept".into(), vec![status("kept", 7)])]
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -639,7 +646,10 @@ mod tests {
         cp.save_framework(&fw);
         let len = std::fs::metadata(dir.join("meta/journal")).unwrap().len();
         cp.save_framework(&fw);
-        assert_eq!(std::fs::metadata(dir.join("meta/journal")).unwrap().len(), len);
+        assert_eq!(
+            std::fs::metadata(dir.join("meta/journal")).unwrap().len(),
+            len
+        );
         cp.save_framework(&v1::FrameworkInfo {
             name: "g".into(),
             ..fw

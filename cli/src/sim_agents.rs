@@ -183,10 +183,11 @@ impl SimAgent {
             .await
             .map_err(|_| "stopping".to_string())?;
         let (tx, rx) = mpsc::unbounded_channel::<AgentMessage>();
-        let _ = tx.send(AgentMessage::of(ToMaster::Register(self.register_message())));
-        let outbound = futures::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|m| (m, rx))
-        });
+        let _ = tx.send(AgentMessage::of(ToMaster::Register(
+            self.register_message(),
+        )));
+        let outbound =
+            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) });
         let connect = client.connect(outbound);
         let mut inbound = match tokio::time::timeout(REGISTER_TIMEOUT, connect).await {
             Ok(Ok(r)) => r.into_inner(),
@@ -269,7 +270,11 @@ impl SimAgent {
     fn shutdown(&mut self, reason: &str) {
         tracing::warn!(agent = %self.info.hostname, %reason, "the master shut this agent down; registering as a new agent");
         self.agent_id = None;
-        let gone = self.tasks.values().filter(|t| !is_terminal(t.state)).count();
+        let gone = self
+            .tasks
+            .values()
+            .filter(|t| !is_terminal(t.state))
+            .count();
         self.shared
             .stats
             .live_tasks
@@ -432,10 +437,7 @@ impl SimAgent {
         let (executor_id, source) = match self.tasks.get_mut(key) {
             Some(t) => {
                 if is_terminal(state) && !is_terminal(t.state) {
-                    self.shared
-                        .stats
-                        .live_tasks
-                        .fetch_sub(1, Ordering::Relaxed);
+                    self.shared.stats.live_tasks.fetch_sub(1, Ordering::Relaxed);
                 }
                 t.state = state;
                 (

@@ -202,7 +202,9 @@ impl Http {
 /// command task runs one).
 #[derive(Clone, Debug)]
 pub(crate) struct Http1 {
-    idle: std::sync::Arc<std::sync::Mutex<Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>>>>,
+    idle: std::sync::Arc<
+        std::sync::Mutex<Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>>>,
+    >,
     timeout: Duration,
 }
 
@@ -343,7 +345,11 @@ impl Http1 {
 
 /// Builds a JSON request to `http://{authority}{path}` with `Accept` and
 /// `Content-Type: application/json`.
-pub(crate) fn json_post(authority: &str, path: &str, body: Vec<u8>) -> Result<Request<Full<Bytes>>> {
+pub(crate) fn json_post(
+    authority: &str,
+    path: &str,
+    body: Vec<u8>,
+) -> Result<Request<Full<Bytes>>> {
     Request::builder()
         .method(Method::POST)
         .uri(format!("http://{authority}{path}"))

@@ -271,9 +271,15 @@ mod tests {
     fn every_subscriber_gets_the_same_bytes() {
         let mut bus = EventBus::default();
         let mut rxs: Vec<_> = (0..3).map(|_| bus.subscribe()).collect();
-        bus.emit("TASK_UPDATED", json!({"state": "TASK_RUNNING", "note": "caf\u{e9}"}));
+        bus.emit(
+            "TASK_UPDATED",
+            json!({"state": "TASK_RUNNING", "note": "caf\u{e9}"}),
+        );
         let got: Vec<Arc<SharedEvent>> = rxs.iter_mut().map(|r| r.try_recv().unwrap()).collect();
-        assert!(got.iter().all(|e| Arc::ptr_eq(e, &got[0])), "one event, shared");
+        assert!(
+            got.iter().all(|e| Arc::ptr_eq(e, &got[0])),
+            "one event, shared"
+        );
         // Built once, then the same buffer for everyone.
         let a = got[0].sse();
         let b = got[1].sse();

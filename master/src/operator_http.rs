@@ -54,11 +54,7 @@ async fn query(h: MasterHandle, q: Query) -> Response {
 /// The route of a paged, filtered view: the query string becomes a
 /// [`PageQuery`] and the actor renders only the page asked for.
 fn paged(view: fn(PageQuery) -> Query) -> MethodRouter<MasterHandle> {
-    get(
-        move |State(h): State<MasterHandle>, UrlQuery(q): UrlQuery<PageQuery>| {
-            query(h, view(q))
-        },
-    )
+    get(move |State(h): State<MasterHandle>, UrlQuery(q): UrlQuery<PageQuery>| query(h, view(q)))
 }
 
 async fn task_detail(
@@ -129,7 +125,9 @@ pub async fn operator_subscribe(h: MasterHandle) -> Response {
     let Some((snapshot, rx)) = subscribe(&h, true).await else {
         return (StatusCode::SERVICE_UNAVAILABLE, "master is shutting down").into_response();
     };
-    let first = SharedEvent::new(&json!({"type": "SUBSCRIBED", "subscribed": {"get_state": snapshot, "heartbeat_interval_seconds": HEARTBEAT.as_secs_f64()}}));
+    let first = SharedEvent::new(
+        &json!({"type": "SUBSCRIBED", "subscribed": {"get_state": snapshot, "heartbeat_interval_seconds": HEARTBEAT.as_secs_f64()}}),
+    );
     let frames = futures::stream::once(async move { first.recordio() })
         .chain(with_heartbeats(rx).map(|ev| ev.recordio()));
     streaming("application/json", frames)
@@ -141,7 +139,8 @@ async fn sse(State(h): State<MasterHandle>) -> Response {
     let Some((snapshot, rx)) = subscribe(&h, false).await else {
         return (StatusCode::SERVICE_UNAVAILABLE, "master is shutting down").into_response();
     };
-    let first = SharedEvent::new(&json!({"type": "SUBSCRIBED", "subscribed": {"overview": snapshot}}));
+    let first =
+        SharedEvent::new(&json!({"type": "SUBSCRIBED", "subscribed": {"overview": snapshot}}));
     let frames = futures::stream::once(async move { first.sse() })
         .chain(with_heartbeats(rx).map(|ev| ev.sse()));
     streaming("text/event-stream", frames)
@@ -276,7 +275,10 @@ mod tests {
             if let Some(end) = buf.windows(2).position(|w| w == b"\n\n") {
                 let event: Vec<u8> = buf.drain(..end + 2).collect();
                 let text = String::from_utf8(event).unwrap();
-                let kind = text.lines().find_map(|l| l.strip_prefix("event: ")).unwrap();
+                let kind = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("event: "))
+                    .unwrap();
                 let data = text.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
                 return (kind.to_owned(), serde_json::from_str(data).unwrap());
             }

@@ -271,7 +271,11 @@ pub fn overview(core: &MasterCore, now: Duration) -> Value {
             },
         ));
     }
-    for t in core.completed_frameworks.iter().flat_map(|f| f.tasks.iter()) {
+    for t in core
+        .completed_frameworks
+        .iter()
+        .flat_map(|f| f.tasks.iter())
+    {
         *counts.entry(t.state).or_default() += 1;
     }
     for o in core.offers.values() {
@@ -476,7 +480,8 @@ pub fn agents(core: &MasterCore, q: &PageQuery) -> Value {
 pub fn frameworks(core: &MasterCore, now: Duration, q: &PageQuery) -> Value {
     let text = q.text();
     let id = PageQuery::given(&q.id);
-    let counts = json!({"active": core.frameworks.len(), "completed": core.completed_frameworks.len()});
+    let counts =
+        json!({"active": core.frameworks.len(), "completed": core.completed_frameworks.len()});
     let mut total = 0usize;
     let mut items = Vec::new();
     let (offset, limit) = (q.offset, q.limit());
@@ -982,13 +987,26 @@ mod tests {
     fn frameworks_are_paged_and_the_overview_lists_only_the_largest() {
         let (mut core, _) = cluster();
         for i in 0..30 {
-            add_framework(&mut core, &format!("f{i:02}"), &format!("batch-{i}"), HashMap::new());
+            add_framework(
+                &mut core,
+                &format!("f{i:02}"),
+                &format!("batch-{i}"),
+                HashMap::new(),
+            );
         }
         let ov = overview(&core, Duration::from_secs(1));
-        assert_eq!(ov["frameworks"].as_array().unwrap().len(), OVERVIEW_FRAMEWORKS);
+        assert_eq!(
+            ov["frameworks"].as_array().unwrap().len(),
+            OVERVIEW_FRAMEWORKS
+        );
         assert_eq!(ov["frameworks_total"], 31);
-        assert!(ov.get("recent_offer_events").is_none(), "only the stream's snapshot has them");
-        assert!(subscribed_overview(&core, Duration::from_secs(1))["recent_offer_events"].is_array());
+        assert!(
+            ov.get("recent_offer_events").is_none(),
+            "only the stream's snapshot has them"
+        );
+        assert!(
+            subscribed_overview(&core, Duration::from_secs(1))["recent_offer_events"].is_array()
+        );
         let page = |q: PageQuery| frameworks(&core, Duration::from_secs(1), &q);
         let v = page(PageQuery {
             offset: 25,
@@ -1074,6 +1092,9 @@ mod tests {
         assert_eq!(again["as_of_event"], 0, "served from the cache: {again}");
         let later = overview_cached(&mut core, Duration::from_secs(11));
         assert_eq!(later["as_of_event"], 1, "rendered anew: {later}");
-        assert_eq!(subscribed_overview(&core, Duration::from_secs(11))["as_of_event"], 1);
+        assert_eq!(
+            subscribed_overview(&core, Duration::from_secs(11))["as_of_event"],
+            1
+        );
     }
 }

@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
+use crate::volumes::amounts_from_wire as resources_from_wire;
 use strata_agent_containerizer::{
     DockerContainer, DockerLaunchSpec, DockerNetwork, Limits, PortMapping, Termination, VolumeMount,
 };
 use strata_api::{FrameworkId, TaskId, TaskState};
-use crate::volumes::amounts_from_wire as resources_from_wire;
 use strata_proto::v1;
 use tracing::{info, warn};
 

@@ -460,7 +460,8 @@ mod tests {
             }
             let all: Vec<&Deployment> = d.iter().collect();
             assert!(
-                all.windows(2).all(|w| (&w[0].version, &w[0].id) < (&w[1].version, &w[1].id)),
+                all.windows(2)
+                    .all(|w| (&w[0].version, &w[0].id) < (&w[1].version, &w[1].id)),
                 "step {step}: not oldest first"
             );
             for a in 0..8 {

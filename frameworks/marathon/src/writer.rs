@@ -232,7 +232,10 @@ mod tests {
         w.delete("marathon/tasks/c".into());
         w.close().await;
         assert_eq!(get("marathon/tasks/c").await, None);
-        assert!(w.barrier().await.is_err(), "a closed writer resolves barriers at once");
+        assert!(
+            w.barrier().await.is_err(),
+            "a closed writer resolves barriers at once"
+        );
         drop(store);
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -61,7 +61,10 @@ impl Caller {
 /// update's task id and state.
 pub(crate) fn acknowledgement(update: &Value) -> (Option<Value>, String, String) {
     let status = &update["update"]["status"];
-    let task = status["task_id"]["value"].as_str().unwrap_or("").to_string();
+    let task = status["task_id"]["value"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
     let state = status["state"].as_str().unwrap_or("").to_string();
     let call = status["uuid"].as_str().map(|uuid| {
         json!({"type": "ACKNOWLEDGE", "acknowledge": {
@@ -230,8 +233,16 @@ fn simulated_agents_register_run_and_kill_tasks() {
     let log = cluster.dir().join("sim-agents.err.log");
     let child = Command::new(paths::strata_bin())
         .args(["bench", "sim-agents", "--master", &addr])
-        .args(["--agents", &AGENTS.to_string(), "--agents-per-connection", "10"])
-        .args(["--resources", "cpus:2;mem:2048;disk:1000;ports:[31000-31100]"])
+        .args([
+            "--agents",
+            &AGENTS.to_string(),
+            "--agents-per-connection",
+            "10",
+        ])
+        .args([
+            "--resources",
+            "cpus:2;mem:2048;disk:1000;ports:[31000-31100]",
+        ])
         .args(["--hostname-prefix", "e2e-sim-"])
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log).expect("create the sim-agents log"))
@@ -255,7 +266,11 @@ fn simulated_agents_register_run_and_kill_tasks() {
             ),
         }
     };
-    assert_eq!(registered.split_whitespace().nth(1), Some("50"), "{registered}");
+    assert_eq!(
+        registered.split_whitespace().nth(1),
+        Some("50"),
+        "{registered}"
+    );
 
     // The master sees fifty distinct, active agents with their attributes.
     let slaves = http::get_json(&addr, "/master/slaves");
@@ -285,8 +300,15 @@ fn simulated_agents_register_run_and_kill_tasks() {
     let mut offered_agents = BTreeSet::new();
     while launched.len() < TASKS {
         let ev = fw.next_of("OFFERS");
-        for offer in ev["offers"]["offers"].as_array().cloned().unwrap_or_default() {
-            let agent = offer["agent_id"]["value"].as_str().unwrap_or("").to_string();
+        for offer in ev["offers"]["offers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            let agent = offer["agent_id"]["value"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
             offered_agents.insert(agent.clone());
             let oid = offer["id"].clone();
             if launched.len() >= TASKS {
